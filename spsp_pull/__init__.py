@@ -1,0 +1,1 @@
+"""spsp-pull: an Interledger SPSP pull-pointer server."""

@@ -1,0 +1,97 @@
+"""Accounts, API keys, offline-pointer signing keys and JWT revocations."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from spsp_pull.api.bodies import json_object
+from spsp_pull.api.context import context
+from spsp_pull.api.idempotency import idempotent
+from spsp_pull.api.pointers import json_response
+from spsp_pull.api.problems import Problem
+from spsp_pull.domain.clock import isoformat_z
+from spsp_pull.store import accounts, jwt_keys
+from spsp_pull.store.accounts import AccountRecord
+
+
+def account_view(record: AccountRecord) -> dict[str, object]:
+    return {
+        "id": record.id,
+        "name": record.name,
+        "admin": record.is_admin,
+        "createdAt": isoformat_z(record.created_at),
+    }
+
+
+async def create_account(request: web.Request) -> web.Response:
+    admin = await context(request).auth.admin(request)
+    return await _create_account(request, admin.id)
+
+
+@idempotent
+async def _create_account(request: web.Request, _admin_id: int) -> web.Response:
+    ctx = context(request)
+    body = await json_object(request)
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise Problem(422, "invalid-account-name", "name must be a string.", field="name")
+    issued = await accounts.create_account(ctx.db, name, ctx.clock.now())
+    return json_response({**account_view(issued.account), "apiKey": issued.key}, status=201)
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    ctx = context(request)
+    await ctx.auth.admin(request)
+    return json_response({"items": [account_view(a) for a in await accounts.list_accounts(ctx.db)]})
+
+
+async def issue_key(request: web.Request) -> web.Response:
+    ctx = context(request)
+    await ctx.auth.admin(request)
+    account = await accounts.find_account(ctx.db, request.match_info["name"])
+    if account is None:
+        raise Problem(404, "account-not-found", "No account with this name.")
+    key = await accounts.issue_key(ctx.db, account.id, ctx.clock.now())
+    return json_response({**account_view(account), "apiKey": key}, status=201)
+
+
+async def whoami(request: web.Request) -> web.Response:
+    return json_response(account_view(await context(request).auth.account(request)))
+
+
+async def add_jwt_key(request: web.Request) -> web.Response:
+    ctx = context(request)
+    account = await ctx.auth.account(request)
+    body = await json_object(request)
+    kid, algorithm, pem = body.get("kid"), body.get("alg"), body.get("publicKey")
+    for name, value in (("kid", kid), ("alg", algorithm), ("publicKey", pem)):
+        if not isinstance(value, str) or not value:
+            raise Problem(422, "missing-field", f"{name} is required (a string).", field=name)
+    assert isinstance(kid, str) and isinstance(algorithm, str) and isinstance(pem, str)
+    await jwt_keys.add_key(ctx.db, account.id, kid, algorithm, pem, ctx.clock.now())
+    return json_response({"kid": kid, "alg": algorithm}, status=201)
+
+
+async def list_jwt_keys(request: web.Request) -> web.Response:
+    ctx = context(request)
+    account = await ctx.auth.account(request)
+    keys = await jwt_keys.list_keys(ctx.db, account.id)
+    return json_response({"items": [{"kid": k.kid, "alg": k.algorithm} for k in keys]})
+
+
+async def delete_jwt_key(request: web.Request) -> web.Response:
+    ctx = context(request)
+    account = await ctx.auth.account(request)
+    await jwt_keys.delete_key(ctx.db, account.id, request.match_info["kid"])
+    return web.Response(status=204)
+
+
+async def revoke_jwt(request: web.Request) -> web.Response:
+    ctx = context(request)
+    account = await ctx.auth.account(request)
+    body = await json_object(request)
+    jti = body.get("jti")
+    if not isinstance(jti, str) or not 1 <= len(jti) <= 200:
+        raise Problem(422, "invalid-jti", "jti must be the JWT id (a string).", field="jti")
+    await jwt_keys.revoke_jwt(ctx.db, account.id, jti, ctx.clock.now())
+    return json_response({"jti": jti, "revoked": True}, status=201)

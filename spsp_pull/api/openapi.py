@@ -1,0 +1,380 @@
+"""The OpenAPI 3.1 description of the HTTP API (a test keeps it equal to the routes) and a /docs page."""
+
+from __future__ import annotations
+
+import html
+from functools import cache
+from typing import Any
+
+from spsp_pull.bridge.openapi import PAYOUT_PATHS, PAYOUT_SCHEMAS
+
+Json = dict[str, Any]
+
+AMOUNT = {"type": "string", "pattern": "^[0-9]{1,20}$", "description": "integer in minor units (u64)"}
+AMOUNT_IN = {
+    "oneOf": [AMOUNT, {"type": "integer", "minimum": 1, "maximum": 18446744073709551615}],
+    "description": "integer or integer string, 1..2^64-1",
+}
+TIME = {"type": "string", "format": "date-time"}
+
+
+def _ref(name: str) -> Json:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: Json, description: str, media: str = "application/json") -> Json:
+    return {"description": description, "content": {media: {"schema": schema}}}
+
+
+PROBLEM = _json(_ref("Problem"), "error", "application/problem+json")
+BEARER: list[Json] = [{"bearer": []}]
+TOKEN_PARAM = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"}}
+IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
+
+
+def _op(
+    summary: str,
+    responses: Json,
+    *,
+    auth: bool = True,
+    body: Json | None = None,
+    params: list[Json] | None = None,
+    tags: list[str] | None = None,
+) -> Json:
+    op: Json = {"summary": summary, "responses": {**responses, "default": PROBLEM}}
+    if auth:
+        op["security"] = BEARER
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if params:
+        op["parameters"] = params
+    if tags:
+        op["tags"] = tags
+    return op
+
+
+SCHEMAS: Json = {
+    "Problem": {
+        "type": "object",
+        "required": ["status", "code", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "code": {"type": "string", "description": "stable machine-readable error code"},
+            "detail": {"type": "string"},
+            "field": {"type": "string"},
+        },
+    },
+    "AgreementInput": {
+        "type": "object",
+        "required": ["amount", "assetCode", "assetScale", "interval", "cycles"],
+        "properties": {
+            "amount": AMOUNT_IN,
+            "assetCode": {"type": "string", "minLength": 1, "maxLength": 12},
+            "assetScale": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 255}, {"type": "string"}]},
+            "interval": {"type": "string", "description": "ISO 8601 duration, e.g. P1M, P1W, PT0.5S"},
+            "cycles": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+            "cap": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]},
+            "start": TIME,
+            "expiry": TIME,
+            "webhook": {"type": "string", "format": "uri"},
+            "description": {"type": "string", "maxLength": 1000},
+            "metadata": {"type": "object"},
+        },
+    },
+    "AgreementChanges": {
+        "type": "object",
+        "properties": {
+            "amount": AMOUNT_IN,
+            "interval": {"type": "string"},
+            "cycles": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
+            "cap": {"oneOf": [{"type": "boolean"}, {"type": "string"}]},
+            "expiry": {"oneOf": [TIME, {"type": "null"}]},
+        },
+    },
+    "Pointer": {
+        "type": "object",
+        "properties": {
+            "pointer": {"type": "string", "description": "payment pointer $host/token"},
+            "url": {"type": "string"},
+            "token": {"type": "string"},
+            "origin": {"type": "string", "enum": ["online", "jwt"]},
+            "state": {"type": "string", "enum": ["pending", "active", "ended", "expired", "cancelled"]},
+            "amount": AMOUNT,
+            "assetCode": {"type": "string"},
+            "assetScale": {"type": "integer"},
+            "interval": {"type": "string"},
+            "cycles": {"type": "integer"},
+            "cap": {"type": "boolean"},
+            "start": TIME,
+            "expiry": {"oneOf": [TIME, {"type": "null"}]},
+            "balanceTotal": AMOUNT,
+            "balanceInterval": AMOUNT,
+            "balanceAvailable": AMOUNT,
+            "balanceReserved": AMOUNT,
+            "cycleCurrent": {"type": "integer"},
+            "version": {"type": "integer"},
+            "webhook": {"type": ["string", "null"]},
+            "description": {"type": ["string", "null"]},
+            "metadata": {"type": ["object", "null"]},
+            "createdAt": TIME,
+            "cancelledAt": {"oneOf": [TIME, {"type": "null"}]},
+        },
+    },
+    "PointerDetail": {
+        "allOf": [
+            _ref("Pointer"),
+            {
+                "type": "object",
+                "properties": {
+                    "versions": {"type": "array", "items": {"type": "object"}},
+                    "pulls": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+        ]
+    },
+    "PointerPage": {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": _ref("Pointer")},
+            "nextCursor": {"type": ["string", "null"]},
+        },
+    },
+    "SpspResponse": {
+        "type": "object",
+        "required": ["destination_account", "shared_secret"],
+        "properties": {
+            "destination_account": {"type": "string"},
+            "shared_secret": {"type": "string", "contentEncoding": "base64"},
+            "pull": {
+                "type": "object",
+                "properties": {
+                    "balance": {
+                        "type": "object",
+                        "properties": {"total": AMOUNT, "interval": AMOUNT, "available": AMOUNT},
+                    },
+                    "cycle": {"type": "integer"},
+                    "agreement": {"type": "object"},
+                },
+            },
+        },
+    },
+    "Account": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "admin": {"type": "boolean"},
+            "createdAt": TIME,
+            "apiKey": {"type": "string", "description": "shown once, on creation"},
+        },
+    },
+}
+
+SPSP_OK = _json(_ref("SpspResponse"), "SPSP response", "application/spsp4+json")
+SPSP_404 = _json({"type": "object"}, "no such pointer (InvalidPointerError)", "application/spsp4+json")
+CORS = _op("CORS preflight", {"204": {"description": "allowed"}}, auth=False, tags=["spsp"])
+
+
+@cache
+def openapi_document() -> Json:
+    pointer_ok = _json(_ref("Pointer"), "the pointer")
+    update = _op(
+        "Update a pointer's agreement (new version from the start of the current cycle)",
+        {"200": pointer_ok},
+        body=_ref("AgreementChanges"),
+        params=[TOKEN_PARAM, IDEMPOTENCY],
+        tags=["pointers"],
+    )
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "spsp-pull", "version": "0.1.0", "description": "SPSP pull-pointer server"},
+        "components": {
+            "schemas": {**SCHEMAS, **PAYOUT_SCHEMAS},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "paths": {
+            "/": {
+                "get": _op(
+                    "Service index; with an SPSP Accept header, the push endpoint",
+                    {"200": SPSP_OK},
+                    auth=False,
+                    tags=["spsp"],
+                ),
+                "post": _op(
+                    "Create a pull pointer",
+                    {"201": pointer_ok},
+                    body=_ref("AgreementInput"),
+                    params=[IDEMPOTENCY],
+                    tags=["pointers"],
+                ),
+            },
+            "/{token}": {
+                "get": _op(
+                    "SPSP query of a pull pointer (or of an offline JWT pointer, registered on first use)",
+                    {"200": SPSP_OK, "404": SPSP_404},
+                    auth=False,
+                    params=[TOKEN_PARAM],
+                    tags=["spsp"],
+                ),
+                "post": _op(
+                    "Register an offline JWT pointer before its first pull",
+                    {"201": pointer_ok},
+                    auth=False,
+                    params=[TOKEN_PARAM],
+                    tags=["spsp"],
+                ),
+                "options": CORS,
+            },
+            "/.well-known/pay": {
+                "get": _op("SPSP push-payment endpoint", {"200": SPSP_OK}, auth=False, tags=["spsp"]),
+                "options": CORS,
+            },
+            "/update/{token}": {"post": update},
+            "/pointers": {
+                "get": _op(
+                    "List this account's pointers",
+                    {"200": _json(_ref("PointerPage"), "a page")},
+                    params=[
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+                        },
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    tags=["pointers"],
+                ),
+            },
+            "/pointers/{token}": {
+                "get": _op(
+                    "One pointer with its versions and pulls",
+                    {"200": _json(_ref("PointerDetail"), "the pointer")},
+                    params=[TOKEN_PARAM],
+                    tags=["pointers"],
+                ),
+                "patch": update,
+                "delete": _op(
+                    "Cancel a pointer", {"200": pointer_ok}, params=[TOKEN_PARAM], tags=["pointers"]
+                ),
+            },
+            "/accounts": {
+                "get": _op(
+                    "List accounts (admin)", {"200": _json({"type": "object"}, "accounts")}, tags=["accounts"]
+                ),
+                "post": _op(
+                    "Create an account with its first API key (admin)",
+                    {"201": _json(_ref("Account"), "the account")},
+                    body={"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+                    params=[IDEMPOTENCY],
+                    tags=["accounts"],
+                ),
+            },
+            "/accounts/{name}/keys": {
+                "post": _op(
+                    "Issue another API key for an account (admin)",
+                    {"201": _json(_ref("Account"), "the account and its new key")},
+                    params=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    tags=["accounts"],
+                ),
+            },
+            "/me": {
+                "get": _op(
+                    "The calling account", {"200": _json(_ref("Account"), "account")}, tags=["accounts"]
+                )
+            },
+            "/jwt-keys": {
+                "get": _op(
+                    "Offline-pointer public keys of this account",
+                    {"200": _json({"type": "object"}, "keys")},
+                    tags=["offline"],
+                ),
+                "post": _op(
+                    "Add a public key (ES256 or EdDSA) for offline pointers",
+                    {"201": _json({"type": "object"}, "added")},
+                    body={
+                        "type": "object",
+                        "required": ["kid", "alg", "publicKey"],
+                        "properties": {
+                            "kid": {"type": "string"},
+                            "alg": {"type": "string", "enum": ["ES256", "EdDSA"]},
+                            "publicKey": {"type": "string", "description": "PEM"},
+                        },
+                    },
+                    tags=["offline"],
+                ),
+            },
+            "/jwt-keys/{kid}": {
+                "delete": _op(
+                    "Remove a public key",
+                    {"204": {"description": "removed"}},
+                    params=[{"name": "kid", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    tags=["offline"],
+                ),
+            },
+            "/jwt-revocations": {
+                "post": _op(
+                    "Revoke an offline pointer by its jti before first use",
+                    {"201": _json({"type": "object"}, "revoked")},
+                    body={"type": "object", "required": ["jti"], "properties": {"jti": {"type": "string"}}},
+                    tags=["offline"],
+                ),
+            },
+            "/healthz": {
+                "get": _op(
+                    "200 once the server can serve pulls",
+                    {"200": _json({"type": "object"}, "ready")},
+                    auth=False,
+                    tags=["operations"],
+                ),
+            },
+            "/metrics": {
+                "get": _op(
+                    "Prometheus metrics",
+                    {"200": {"description": "text format"}},
+                    auth=False,
+                    tags=["operations"],
+                ),
+            },
+            "/openapi.json": {
+                "get": _op(
+                    "This document",
+                    {"200": _json({"type": "object"}, "OpenAPI 3.1")},
+                    auth=False,
+                    tags=["operations"],
+                ),
+            },
+            "/docs": {
+                "get": _op(
+                    "Human-readable API reference",
+                    {"200": {"description": "HTML"}},
+                    auth=False,
+                    tags=["operations"],
+                ),
+            },
+            **PAYOUT_PATHS,
+        },
+    }
+
+
+def docs_page(document: Json) -> str:
+    """A self-contained HTML reference (no scripts or assets from elsewhere)."""
+    rows = []
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            auth = "Bearer" if op.get("security") else "none"
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(op['summary'])}</td><td>{auth}</td></tr>"
+            )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>spsp-pull API</title>"
+        "<style>body{font-family:sans-serif;margin:2em}"
+        "td{padding:.3em 1em;border-bottom:1px solid #ddd}</style>"
+        "</head><body><h1>spsp-pull API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
+        "Errors are <code>application/problem+json</code> with a stable <code>code</code>.</p>"
+        "<table><tr><th>method</th><th>path</th><th>what</th><th>auth</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )

@@ -1,0 +1,138 @@
+"""Managing pull pointers: create, update, cancel, list, inspect (Bearer key of the owning account)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from spsp_pull.api.bodies import json_object
+from spsp_pull.api.context import context
+from spsp_pull.api.idempotency import idempotent
+from spsp_pull.api.problems import Problem
+from spsp_pull.api.views import pointer_view, pull_view, version_view
+from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.terms_input import parse_changes, parse_terms
+from spsp_pull.store import pointers
+
+MAX_PAGE = 200
+
+
+def json_response(body: object, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+
+
+def parse_webhook(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 2000:
+        raise InputError("invalid-webhook", "webhook must be an http(s) URL.", field="webhook")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError("invalid-webhook", "webhook must be an http(s) URL.", field="webhook")
+    return value
+
+
+def parse_extras(body: dict[str, Any]) -> tuple[str | None, str | None, dict[str, object] | None]:
+    webhook = parse_webhook(body.get("webhook"))
+    description = body.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > 1000):
+        raise InputError(
+            "invalid-description", "description is text of at most 1000 characters.", field="description"
+        )
+    metadata = body.get("metadata")
+    if metadata is not None and (
+        not isinstance(metadata, dict) or len(json.dumps(metadata, default=str)) > 8192
+    ):
+        raise InputError("invalid-metadata", "metadata is a JSON object of at most 8 KiB.", field="metadata")
+    if metadata is not None:
+        metadata = json.loads(json.dumps(metadata, default=str))
+    return webhook, description, metadata
+
+
+async def create(request: web.Request) -> web.Response:
+    account = await context(request).auth.account(request)
+    return await _create(request, account.id)
+
+
+@idempotent
+async def _create(request: web.Request, account_id: int) -> web.Response:
+    ctx = context(request)
+    body = await json_object(request)
+    now = ctx.clock.now()
+    terms = parse_terms(body, now)
+    webhook, description, metadata = parse_extras(body)
+    record = await pointers.create_pointer(
+        ctx.db,
+        pointers.NewPointer(
+            account_id=account_id, terms=terms, webhook=webhook, description=description, metadata=metadata
+        ),
+        now,
+    )
+    ctx.metrics.inc("spsp_pointers_created_total", help_text="Pull pointers created")
+    return json_response(pointer_view(ctx.config, record, now), status=201)
+
+
+async def update(request: web.Request) -> web.Response:
+    account = await context(request).auth.account(request)
+    return await _update(request, account.id)
+
+
+@idempotent
+async def _update(request: web.Request, account_id: int) -> web.Response:
+    ctx = context(request)
+    body = await json_object(request)
+    changes = parse_changes(body)
+    now = ctx.clock.now()
+    record = await pointers.revise_pointer(ctx.db, account_id, request.match_info["token"], changes, now)
+    return json_response(pointer_view(ctx.config, record, now))
+
+
+async def cancel(request: web.Request) -> web.Response:
+    ctx = context(request)
+    account = await ctx.auth.account(request)
+    now = ctx.clock.now()
+    record = await pointers.cancel_pointer(ctx.db, account.id, request.match_info["token"], now)
+    return json_response(pointer_view(ctx.config, record, now))
+
+
+async def show(request: web.Request) -> web.Response:
+    ctx = context(request)
+    account = await ctx.auth.account(request)
+    record = await pointers.owned_pointer(ctx.db, account.id, request.match_info["token"])
+    view = pointer_view(ctx.config, record, ctx.clock.now())
+    view["versions"] = [version_view(v) for v in await pointers.pointer_versions(ctx.db, record.id)]
+    view["pulls"] = [pull_view(p) for p in await pointers.pointer_pulls(ctx.db, record.id)]
+    return json_response(view)
+
+
+async def index(request: web.Request) -> web.Response:
+    ctx = context(request)
+    account = await ctx.auth.account(request)
+    limit = _query_int(request, "limit", 50, 1, MAX_PAGE)
+    cursor = request.query.get("cursor")
+    after_id = None
+    if cursor is not None:
+        if not cursor.isdigit():
+            raise Problem(400, "invalid-cursor", "cursor must be the nextCursor of an earlier page.")
+        after_id = int(cursor)
+    records = await pointers.list_pointers(ctx.db, account.id, after_id=after_id, limit=limit + 1)
+    page, more = records[:limit], len(records) > limit
+    now = ctx.clock.now()
+    return json_response(
+        {
+            "items": [pointer_view(ctx.config, r, now) for r in page],
+            "nextCursor": str(page[-1].id) if more and page else None,
+        }
+    )
+
+
+def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise Problem(400, f"invalid-{name}", f"{name} must be an integer from {low} to {high}.")
+    return int(text)

@@ -1,0 +1,90 @@
+"""`application/problem+json` (RFC 9457) responses with a stable `code`, and the middleware that maps
+domain errors onto them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from spsp_pull.domain.errors import InputError
+from spsp_pull.store.pointers import PointerNotFound
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
+
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Payload Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class Problem(Exception):
+    """Raise from a handler to answer with a problem document."""
+
+    def __init__(self, status: int, code: str, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.field = field
+
+
+def problem_response(
+    status: int, code: str, detail: str, *, field: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
+    body: dict[str, object] = {
+        "type": f"https://spsp-pull.dev/problems/{code}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "code": code,
+        "detail": detail,
+    }
+    if field is not None:
+        body["field"] = field
+    return web.Response(
+        status=status, text=json.dumps(body), content_type=PROBLEM_JSON, headers=headers or {}
+    )
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Problem as exc:
+        return problem_response(exc.status, exc.code, exc.detail, field=exc.field)
+    except InputError as exc:
+        return problem_response(exc.status, exc.code, exc.detail, field=exc.field)
+    except PointerNotFound:
+        return problem_response(
+            404, "pointer-not-found", "No pointer with this token belongs to this account."
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not-found", 405: "method-not-allowed", 413: "body-too-large"}.get(
+            exc.status, f"http-{exc.status}"
+        )
+        return problem_response(exc.status, code, exc.reason, headers=_allow_header(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.rel_url.path)
+        return problem_response(500, "internal-error", "The server failed to handle this request.")
+
+
+def _allow_header(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}

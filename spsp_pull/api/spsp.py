@@ -1,0 +1,94 @@
+"""The public SPSP side: pull-pointer queries (RFC 0009 + RFC 0036), offline JWT pointers, push endpoint."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from spsp_pull.api.context import ApiContext, context
+from spsp_pull.api.pointers import json_response
+from spsp_pull.api.views import pointer_view, spsp_view
+from spsp_pull.ilp.receiver_address import PUSH_TAG
+from spsp_pull.store import jwt_keys, pointers
+from spsp_pull.store.records import PointerRecord
+
+SPSP_CONTENT_TYPE = "application/spsp4+json"
+SPSP_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "web-monetization-id",
+}
+NOT_FOUND_BODY = json.dumps({"id": "InvalidPointerError", "message": "Pointer does not exist."})
+
+
+def spsp_response(body: object, status: int = 200) -> web.Response:
+    return web.Response(
+        status=status,
+        body=(body if isinstance(body, str) else json.dumps(body)).encode(),
+        headers={"Content-Type": SPSP_CONTENT_TYPE, **SPSP_HEADERS},
+    )
+
+
+def looks_like_jwt(token: str) -> bool:
+    return token.count(".") == 2
+
+
+async def query(request: web.Request) -> web.Response:
+    ctx = context(request)
+    token = request.match_info["token"]
+    if looks_like_jwt(token):
+        record: PointerRecord | None = await register_offline(ctx, token)
+    else:
+        record = await pointers.find_by_token(ctx.db, token)
+    if record is None:
+        return spsp_response(NOT_FOUND_BODY, status=404)
+    return await _answer(ctx, record.tag, record)
+
+
+async def push_endpoint(request: web.Request) -> web.Response:
+    return await _answer(context(request), PUSH_TAG, None)
+
+
+async def register(request: web.Request) -> web.Response:
+    """POST /<jwt>: register an offline pointer ahead of its first pull."""
+    ctx = context(request)
+    token = request.match_info["token"]
+    if not looks_like_jwt(token):
+        raise web.HTTPMethodNotAllowed("POST", ["GET", "OPTIONS"])
+    record = await register_offline(ctx, token)
+    return json_response(pointer_view(ctx.config, record, ctx.clock.now()), status=201)
+
+
+async def preflight(_request: web.Request) -> web.Response:
+    return web.Response(
+        status=204,
+        headers={
+            **SPSP_HEADERS,
+            "Access-Control-Allow-Methods": "GET, OPTIONS",
+            "Access-Control-Max-Age": "86400",
+        },
+    )
+
+
+async def register_offline(ctx: ApiContext, token: str) -> PointerRecord:
+    assert ctx.admin_account_id is not None
+    return await jwt_keys.open_offline_pointer(
+        ctx.db,
+        token,
+        hs256_secret=ctx.config.jwt_secret,
+        admin_account_id=ctx.admin_account_id,
+        now=ctx.clock.now(),
+    )
+
+
+async def _answer(ctx: ApiContext, tag: str, record: PointerRecord | None) -> web.Response:
+    address = ctx.ilp.address
+    if address is None or not ctx.ilp.ready:
+        unavailable = spsp_response(
+            {"id": "ServiceUnavailable", "message": "Not connected to the Interledger network."}, status=503
+        )
+        unavailable.headers["Retry-After"] = "1"
+        return unavailable
+    ctx.metrics.inc("spsp_queries_total", help_text="SPSP queries answered")
+    return spsp_response(spsp_view(ctx.addresses.issue(address, tag), record, ctx.clock.now()))

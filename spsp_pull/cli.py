@@ -1,0 +1,412 @@
+"""`spsp-pull`: run the server, and manage pointers and accounts on a running one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from spsp_pull import config as config_module
+from spsp_pull.bridge.cli import add_payout_cli
+from spsp_pull.payment_pointer import InvalidPaymentPointer, resolve
+
+DEFAULT_SERVER = "http://127.0.0.1:6000"
+Command = Callable[[argparse.Namespace], int]
+
+
+class CliError(Exception):
+    """Shown to the user as one line; exit status 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Command = args.command
+    try:
+        return command(args)
+    except (CliError, config_module.ConfigError, InvalidPaymentPointer) as exc:
+        print(f"spsp-pull: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spsp-pull", description="Interledger SPSP pull-pointer server")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the server (SQLite and an embedded ILP endpoint by default)")
+    serve.add_argument("--port", type=int, help="HTTP port (SPSP_PORT, default 6000)")
+    serve.add_argument("--bind", help="listen address (SPSP_BIND, default 127.0.0.1)")
+    serve.add_argument("--host", help="public host in pointers, may include a port (SPSP_HOST)")
+    serve.add_argument("--data-dir", type=Path, help="where the embedded defaults live (SPSP_DATA_DIR)")
+    serve.add_argument(
+        "--database-url", help="sqlite+aiosqlite:///... or postgresql+asyncpg://... (SPSP_DATABASE_URL)"
+    )
+    serve.add_argument(
+        "--btp-port", type=int, help="embedded BTP endpoint port (SPSP_BTP_PORT, default 7768)"
+    )
+    serve.add_argument(
+        "--uplink", help="btp+ws://user:secret@host:port of an ILP connector (SPSP_ILP_UPLINK)"
+    )
+    serve.add_argument(
+        "--tls-self-signed",
+        action="store_true",
+        help="serve HTTPS with a self-signed certificate kept in the data directory (local use)",
+    )
+    serve.set_defaults(command=cmd_serve)
+
+    def client(name: str, help_text: str, command: Command) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument(
+            "--server", default=os.environ.get("SPSP_SERVER", DEFAULT_SERVER), help="server base URL"
+        )
+        p.add_argument(
+            "--api-key", default=None, help="Bearer key (SPSP_API_KEY; default: the local admin key)"
+        )
+        p.set_defaults(command=command)
+        return p
+
+    create = client("create", "create a pull pointer", cmd_create)
+    add_terms_arguments(create, required=True)
+    create.add_argument("--webhook")
+    create.add_argument("--description")
+
+    update = client("update", "change a pointer's agreement (e.g. --cycles 24 to extend)", cmd_update)
+    update.add_argument("token")
+    add_terms_arguments(update, required=False)
+
+    cancel = client("cancel", "cancel a pointer", cmd_cancel)
+    cancel.add_argument("token")
+
+    show = client("show", "show one of your pointers with its versions and pulls", cmd_show)
+    show.add_argument("token")
+
+    listing = client("list", "list your pointers", cmd_list)
+    listing.add_argument("--limit", type=int, default=50)
+
+    query = sub.add_parser("query", help="SPSP query of a pointer ($host/path or URL)")
+    query.add_argument("pointer")
+    query.set_defaults(command=cmd_query)
+
+    accounts = client("accounts", "list accounts, or create one (admin key)", cmd_accounts)
+    accounts.add_argument("action", choices=["list", "create", "new-key"], nargs="?", default="list")
+    accounts.add_argument("name", nargs="?")
+
+    def payee(name: str, help_text: str, command: Command) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("pointer", help="$host/path payment pointer or http(s) URL")
+        p.add_argument(
+            "--btp",
+            default=os.environ.get("SPSP_PAYEE_BTP"),
+            help="your BTP account: btp+ws://user:token@host:port (SPSP_PAYEE_BTP; default: a new account "
+            "at 127.0.0.1:7768, the pull server's embedded endpoint or moneyd)",
+        )
+        p.add_argument("--timeout", type=float, default=60.0, help="seconds")
+        p.add_argument("--window", type=int, default=1, help="Prepares in flight")
+        p.set_defaults(command=command)
+        return p
+
+    pull_cmd = payee("pull", "pull from a pull pointer (as the payee)", cmd_pull)
+    pull_cmd.add_argument("--amount", type=int, help="how much to pull (default: all that is available)")
+    pull_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    send_cmd = payee("send", "push a payment to a payment pointer", cmd_send)
+    send_cmd.add_argument("--amount", type=int, required=True)
+
+    subscribe = payee(
+        "subscribe", "pull once per cycle of a pull pointer, resuming after restarts", cmd_subscribe
+    )
+    subscribe.add_argument("--amount", type=int, required=True, help="to pull each cycle")
+    subscribe.add_argument("--state", type=Path, required=True, help="state file (last cycle pulled)")
+    subscribe.add_argument("--cycles", type=int, help="stop after this many pulls")
+
+    add_payout_cli(sub, client)
+
+    jwt_cmd = sub.add_parser("jwt", help="make an offline (JWT) pull pointer")
+    add_terms_arguments(jwt_cmd, required=True)
+    jwt_cmd.add_argument("--host", default=os.environ.get("SPSP_HOST", "localhost:6000"))
+    jwt_cmd.add_argument(
+        "--secret", default=os.environ.get("SPSP_JWT_SECRET"), help="HS256 secret (SPSP_JWT_SECRET)"
+    )
+    jwt_cmd.add_argument("--private-key", type=Path, help="PEM private key for ES256 / EdDSA")
+    jwt_cmd.add_argument("--kid", help="key id registered with the server (with --private-key)")
+    jwt_cmd.add_argument("--jti", help="token id, for revocation")
+    jwt_cmd.add_argument("--expires-in", type=int, help="JWT lifetime in seconds (exp claim)")
+    jwt_cmd.set_defaults(command=cmd_jwt)
+    return parser
+
+
+def add_terms_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument("--amount", required=required, help="per interval, in minor units")
+    if required:
+        parser.add_argument("--asset-code", required=True)
+        parser.add_argument("--asset-scale", required=True)
+    parser.add_argument("--interval", required=required, help="ISO 8601 duration, e.g. P1M")
+    parser.add_argument("--cycles", required=required)
+    parser.add_argument("--cap", choices=["true", "false"], default="false" if required else None)
+    if required:
+        parser.add_argument("--start", help="ISO 8601 UTC (default: now)")
+    parser.add_argument("--expiry", help="ISO 8601 UTC")
+
+
+def terms_body(args: argparse.Namespace) -> dict[str, Any]:
+    names = {
+        "amount": "amount",
+        "asset_code": "assetCode",
+        "asset_scale": "assetScale",
+        "interval": "interval",
+        "cycles": "cycles",
+        "cap": "cap",
+        "start": "start",
+        "expiry": "expiry",
+        "webhook": "webhook",
+        "description": "description",
+    }
+    return {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr, None) is not None}
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from spsp_pull.server import serve_forever
+
+    config = config_module.from_environment(
+        port=args.port,
+        bind=args.bind,
+        host=args.host,
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        btp_port=args.btp_port,
+        ilp_uplink=args.uplink,
+    )
+    if args.tls_self_signed and config.tls_cert is None:
+        from dataclasses import replace
+
+        from spsp_pull.tls import self_signed
+
+        cert, key = self_signed(config.data_dir, config.public_host)
+        config = replace(config, tls_cert=cert, tls_key=key)
+    asyncio.run(serve_forever(config))
+    return 0
+
+
+def api_key(args: argparse.Namespace) -> str:
+    if args.api_key:
+        return str(args.api_key)
+    for name in ("SPSP_API_KEY", "SPSP_AUTH_TOKEN"):
+        if os.environ.get(name):
+            return os.environ[name]
+    token_file = Path(os.environ.get("SPSP_DATA_DIR", config_module.DEFAULT_DATA_DIR)) / "auth-token"
+    if token_file.exists():
+        return token_file.read_text().strip()
+    raise CliError("no API key: pass --api-key or set SPSP_API_KEY")
+
+
+def call(args: argparse.Namespace, method: str, path: str, body: object = None) -> Any:
+    return asyncio.run(_request(method, args.server.rstrip("/") + path, api_key(args), body))
+
+
+async def _request(method: str, url: str, key: str | None, body: object) -> Any:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    timeout = aiohttp.ClientTimeout(total=30)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.request(method, url, json=body, headers=headers) as response,
+        ):
+            text = await response.text()
+            data = json.loads(text) if text else None
+            if response.status >= 400:
+                detail = data.get("detail") or data.get("message") if isinstance(data, dict) else text
+                code = data.get("code") or data.get("id") if isinstance(data, dict) else response.status
+                raise CliError(f"{response.status} {code}: {detail}")
+            return data
+    except aiohttp.ClientError as exc:
+        raise CliError(f"cannot reach {url}: {exc}") from None
+
+
+def show_json(value: object) -> int:
+    print(json.dumps(value, indent=2))
+    return 0
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    return show_json(call(args, "POST", "/", terms_body(args)))
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    body = terms_body(args)
+    if not body:
+        raise CliError("nothing to change: give --cycles, --amount, --interval, --cap or --expiry")
+    return show_json(call(args, "PATCH", f"/pointers/{args.token}", body))
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    return show_json(call(args, "DELETE", f"/pointers/{args.token}"))
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    return show_json(call(args, "GET", f"/pointers/{args.token}"))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    return show_json(call(args, "GET", f"/pointers?limit={args.limit}"))
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    url = resolve(args.pointer)
+    return show_json(asyncio.run(_spsp_query(url)))
+
+
+async def _spsp_query(url: str) -> Any:
+    headers = {"Accept": "application/spsp4+json, application/spsp+json"}
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+        session.get(url, headers=headers) as response,
+    ):
+        data = json.loads(await response.text())
+        if response.status >= 400:
+            raise CliError(
+                f"{response.status}: {data.get('message', data) if isinstance(data, dict) else data}"
+            )
+        return data
+
+
+def payee_btp(args: argparse.Namespace) -> str:
+    from spsp_pull.payee import default_btp_url
+
+    return str(args.btp) if args.btp else default_btp_url()
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from spsp_pull.payee import SpspError, pull
+
+    def progress(received: int) -> None:
+        if args.quiet:
+            return
+        if args.amount:
+            done = min(40, received * 40 // args.amount)
+            bar = "#" * done + "." * (40 - done)
+            print(f"\r[{bar}] {received}/{args.amount}", end="", file=sys.stderr, flush=True)
+        else:
+            print(f"\rreceived {received}", end="", file=sys.stderr, flush=True)
+
+    try:
+        outcome = asyncio.run(
+            pull(
+                args.pointer,
+                args.amount,
+                btp_url=payee_btp(args),
+                time_limit=timedelta(seconds=args.timeout),
+                max_in_flight=args.window,
+                on_progress=progress,
+            )
+        )
+    except SpspError as exc:
+        raise CliError(str(exc)) from None
+    if not args.quiet:
+        print(file=sys.stderr)
+    why = {
+        "complete": "complete",
+        "closed-by-server": "the server ended the stream",
+        "timeout": f"timed out after {args.timeout:g} s",
+    }[outcome.reason]
+    detail = f": {outcome.detail}" if outcome.detail else ""
+    wanted = f" of {args.amount}" if args.amount else ""
+    print(f"received {outcome.amount}{wanted} ({why}{detail})")
+    return 0 if outcome.complete or (args.amount is None and outcome.amount > 0) else 2
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from spsp_pull.payee import SpspError, send
+
+    try:
+        outcome = asyncio.run(
+            send(
+                args.pointer,
+                args.amount,
+                btp_url=payee_btp(args),
+                time_limit=timedelta(seconds=args.timeout),
+                max_in_flight=args.window,
+            )
+        )
+    except SpspError as exc:
+        raise CliError(str(exc)) from None
+    print(f"sent {outcome.amount} of {args.amount} ({outcome.reason})")
+    return 0 if outcome.complete else 2
+
+
+def cmd_subscribe(args: argparse.Namespace) -> int:
+    import logging
+
+    from spsp_pull.domain.clock import SystemClock
+    from spsp_pull.payee import pull
+    from spsp_pull.subscription import Subscriber
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
+    btp = payee_btp(args)
+
+    async def puller(amount: int) -> Any:
+        return await pull(
+            args.pointer,
+            amount,
+            btp_url=btp,
+            time_limit=timedelta(seconds=args.timeout),
+            max_in_flight=args.window,
+        )
+
+    subscriber = Subscriber(args.pointer, args.amount, args.state, puller=puller, clock=SystemClock())
+    asyncio.run(subscriber.run(max_cycles=args.cycles))
+    return 0
+
+
+def cmd_accounts(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return show_json(call(args, "GET", "/accounts"))
+    if not args.name:
+        raise CliError(f"accounts {args.action} needs a NAME")
+    if args.action == "create":
+        return show_json(call(args, "POST", "/accounts", {"name": args.name}))
+    return show_json(call(args, "POST", f"/accounts/{args.name}/keys"))
+
+
+def cmd_jwt(args: argparse.Namespace) -> int:
+    from spsp_pull.offline import mint_offline_pointer
+
+    claims: dict[str, object] = terms_body(args)
+    if args.jti:
+        claims["jti"] = args.jti
+    if args.expires_in:
+        import time
+
+        claims["exp"] = int(time.time()) + args.expires_in
+    if args.private_key is not None:
+        if not args.kid:
+            raise CliError("--private-key needs --kid (the key id registered with the server)")
+        pem = args.private_key.read_text()
+        algorithm = "EdDSA" if "ED25519" in pem.upper() or _is_ed25519(pem) else "ES256"
+        token = mint_offline_pointer(claims, private_key=pem, algorithm=algorithm, kid=args.kid)
+    elif args.secret:
+        token = mint_offline_pointer(claims, secret=args.secret, algorithm="HS256")
+    else:
+        raise CliError("give --secret (HS256, or SPSP_JWT_SECRET) or --private-key with --kid")
+    print(f"${args.host}/{token}")
+    return 0
+
+
+def _is_ed25519(pem: str) -> bool:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    return isinstance(load_pem_private_key(pem.encode(), password=None), Ed25519PrivateKey)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Server configuration from flags and `SPSP_*` environment variables (names other tools rely on)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+DEFAULT_PORT = 6000
+DEFAULT_BTP_PORT = 7768
+DEFAULT_DATA_DIR = "spsp-data"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    port: int = DEFAULT_PORT
+    bind: str = "127.0.0.1"
+    host: str | None = None
+    auth_token: str | None = None
+    jwt_secret: str | None = None
+    data_dir: Path = Path(DEFAULT_DATA_DIR)
+    database_url: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    btp_port: int | None = DEFAULT_BTP_PORT
+    btp_bind: str = "127.0.0.1"
+    ilp_address: str = "private.spsppull"
+    ilp_uplink: str | None = None
+    asset_code: str = "XRP"
+    asset_scale: int = 9
+    rates: Mapping[str, Decimal] = field(default_factory=dict)
+    webhook_secret: str | None = None
+    log_level: str = "INFO"
+    reservation_lease: timedelta = timedelta(seconds=60)
+    max_packet_amount: int | None = None
+    max_in_flight: int = 4
+
+    @property
+    def public_host(self) -> str:
+        return self.host or f"localhost:{self.port}"
+
+    @property
+    def public_scheme(self) -> str:
+        """Pointers resolve over https (RFC 0026); plain http only for a local server without TLS."""
+        if self.tls_cert is not None:
+            return "https"
+        hostname = self.public_host.rsplit(":", 1)[0] if "]" not in self.public_host else self.public_host
+        return "http" if hostname in LOCAL_HOSTS or self.host is None else "https"
+
+    def pointer(self, path: str) -> str:
+        return f"${self.public_host}/{path}"
+
+    def url(self, path: str) -> str:
+        return f"{self.public_scheme}://{self.public_host}/{path}"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'spsp-pull.sqlite3').resolve()}"
+
+
+def from_environment(env: Mapping[str, str] | None = None, **overrides: object) -> Config:
+    """Read `SPSP_*` variables; keyword overrides (from command-line flags) win when not None."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+
+    def text(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    def number(name: str, low: int, high: int) -> int | None:
+        value = text(name)
+        if value is None:
+            return None
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise ConfigError(f"{name} must be an integer from {low} to {high}, not {value!r}")
+        return int(value)
+
+    if (port := number("SPSP_PORT", 0, 65535)) is not None:
+        values["port"] = port
+    if (btp := text("SPSP_BTP_PORT")) is not None:
+        values["btp_port"] = (
+            None if btp.lower() in ("off", "none", "0") else number("SPSP_BTP_PORT", 1, 65535)
+        )
+    if (lease := number("SPSP_RESERVATION_LEASE", 5, 3600)) is not None:
+        values["reservation_lease"] = timedelta(seconds=lease)
+    if (packet := number("SPSP_MAX_PACKET_AMOUNT", 1, 2**64 - 1)) is not None:
+        values["max_packet_amount"] = packet
+    if (in_flight := number("SPSP_MAX_IN_FLIGHT", 1, 1000)) is not None:
+        values["max_in_flight"] = in_flight
+    if (scale := number("SPSP_ASSET_SCALE", 0, 255)) is not None:
+        values["asset_scale"] = scale
+    for name, key in (
+        ("SPSP_BIND", "bind"),
+        ("SPSP_HOST", "host"),
+        ("SPSP_AUTH_TOKEN", "auth_token"),
+        ("SPSP_JWT_SECRET", "jwt_secret"),
+        ("SPSP_DATABASE_URL", "database_url"),
+        ("SPSP_BTP_BIND", "btp_bind"),
+        ("SPSP_ILP_ADDRESS", "ilp_address"),
+        ("SPSP_ILP_UPLINK", "ilp_uplink"),
+        ("SPSP_ASSET_CODE", "asset_code"),
+        ("SPSP_WEBHOOK_SECRET", "webhook_secret"),
+        ("SPSP_LOG_LEVEL", "log_level"),
+    ):
+        if (value := text(name)) is not None:
+            values[key] = value
+    for name, key in (
+        ("SPSP_DATA_DIR", "data_dir"),
+        ("SPSP_TLS_CERT", "tls_cert"),
+        ("SPSP_TLS_KEY", "tls_key"),
+    ):
+        if (value := text(name)) is not None:
+            values[key] = Path(value)
+    if (rates := text("SPSP_RATES")) is not None:
+        values["rates"] = parse_rates(rates)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = Config(**values)  # type: ignore[arg-type]
+    _check(config)
+    return config
+
+
+def parse_rates(text: str) -> dict[str, Decimal]:
+    """`{"EUR/XRP": "2.5"}`: 1 EUR buys 2.5 XRP. JSON numbers are read as exact decimals from their text."""
+    try:
+        raw = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"SPSP_RATES must be a JSON object of decimal strings: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError('SPSP_RATES must be a JSON object such as {"EUR/XRP": "2.5"}')
+    rates: dict[str, Decimal] = {}
+    for pair, value in raw.items():
+        base, _, quote = pair.partition("/")
+        if not base or not quote:
+            raise ConfigError(f"SPSP_RATES: {pair!r} is not a BASE/QUOTE pair")
+        try:
+            rate = Decimal(str(value))
+        except InvalidOperation:
+            raise ConfigError(f"SPSP_RATES: {pair} has no decimal rate: {value!r}") from None
+        if not rate.is_finite() or rate <= 0:
+            raise ConfigError(f"SPSP_RATES: {pair} must be a positive rate, not {value!r}")
+        rates[f"{base.upper()}/{quote.upper()}"] = rate
+    return rates
+
+
+def _check(config: Config) -> None:
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise ConfigError("SPSP_TLS_CERT and SPSP_TLS_KEY go together")
+    if not 1 <= len(config.asset_code) <= 12:
+        raise ConfigError("SPSP_ASSET_CODE must have 1 to 12 characters")
+    if config.ilp_uplink is not None and not config.ilp_uplink.startswith(("btp+ws://", "btp+wss://")):
+        raise ConfigError("SPSP_ILP_UPLINK must be a btp+ws:// or btp+wss:// URL")

@@ -1,0 +1,314 @@
+"""One payee's STREAM connection to a pull pointer: the server sends on the payee's stream, within the
+agreement, every unit covered by a reservation made before the Prepare carrying it goes out.
+
+The session keeps the stream's `sendMax` equal to what its reservations cover (`PullBudget.send_limit`). When
+the payee wants more than that, it reserves another chunk; when nothing more can be reserved, the stream
+closes
+as soon as what was reserved has been sent (RFC 0036: the server ends the stream at sendMax, so a JS puller's
+`receiveTotal` settles at once with a partial amount). Grants the deliveries have used up are settled as the
+pull goes; the rest when it ends. Only one stream per pointer sends at a time, across instances (a lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+
+from spsp_pull.domain.clock import Clock
+from spsp_pull.ilp.pull_budget import GrantShare, PullBudget
+from spsp_pull.rates import Conversion
+from spsp_pull.store import reservations, sender_lease
+from spsp_pull.store.database import Database
+from spsp_pull.store.records import PointerRecord
+from spsp_pull.store.reservations import ReservationClosed, WebhookBody
+from stream.connection import (
+    ConnectionClosed,
+    Event,
+    MoneySent,
+    RemoteReceiveMax,
+    StreamClosed,
+    StreamConnection,
+    StreamOpened,
+)
+from stream.oer import U64_MAX
+
+log = logging.getLogger(__name__)
+LEASE_POLL = timedelta(milliseconds=50)  # waiting for another stream's sender lease
+DRAIN_POLL = timedelta(milliseconds=20)  # waiting for in-flight packets before re-chunking
+IDLE_CHECK = timedelta(seconds=1)  # re-check the stream even when nothing was reported
+PULL_LIMIT_REACHED = "Pull limit reached: nothing more is available on this pointer now."
+
+
+@dataclass(frozen=True, slots=True)
+class PullSettings:
+    reservation_lease: timedelta = timedelta(seconds=60)
+    sender_lease: timedelta = timedelta(seconds=15)
+    chunk_packets: int = 64
+    lease_wait: timedelta = timedelta(seconds=55)
+
+
+class PullSession:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        pointer: PointerRecord,
+        connection: StreamConnection,
+        conversion: Conversion,
+        settings: PullSettings,
+        notify: WebhookBody,
+        kick: Callable[[], None],
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._pointer = pointer
+        self._conn = connection
+        self._budget = PullBudget(conversion)
+        self._settings = settings
+        self._notify = notify
+        self._kick = kick
+        self._holder = secrets.token_hex(8)
+        self._stream_id: int | None = None
+        self._exhausted = False
+        self._has_lease = False
+        self._lease_renewed = clock.now()
+        self._grant_times: list[datetime] = []
+        self._unsettled: list[GrantShare] = []
+        self._packet_seen: int | None = None  # the packet size the send loop last planned with
+        self._settler: asyncio.Task[None] | None = None
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.delivered = 0
+
+    def on_events(self, events: list[Event]) -> None:
+        turn = False
+        for event in events:
+            if isinstance(event, MoneySent) and event.stream_id == self._stream_id:
+                self._budget.record_fulfilled(event.amount)
+                self.delivered += event.amount
+                turn = turn or self._turn_due()
+                continue
+            turn = True
+            log.debug("pointer %d: %s", self._pointer.id, event)
+            if isinstance(event, StreamOpened) and event.by_remote and self._stream_id is None:
+                self._stream_id = event.stream_id
+            elif isinstance(event, StreamOpened) and event.by_remote:
+                # RFC 0036: one sending stream at a time. Further streams get nothing.
+                self._conn.close_stream(event.stream_id)
+            elif isinstance(event, RemoteReceiveMax) and event.stream_id == self._stream_id:
+                if event.receive_max > event.total_received and self._task is None:
+                    self._task = asyncio.get_running_loop().create_task(self._run())
+            elif isinstance(event, StreamClosed | ConnectionClosed):
+                self._exhausted = True
+        if turn:
+            self._changed.set()
+
+    def _turn_due(self) -> bool:
+        """After a delivery: whether the send loop has anything to decide (a delivery that leaves plenty of
+        reserved budget, with nothing to settle, lets it sleep on: this runs once per packet)."""
+        sid = self._stream_id
+        packet = self._conn.max_packet_amount
+        if sid is None or self._exhausted or packet is None or packet != self._packet_seen:
+            return True
+        if self._budget.has_used_up(keep=1):
+            return True
+        view = self._conn.stream(sid)
+        unused = self._budget.send_limit - view.total_sent - view.in_flight
+        return unused < max(1, packet * self._settings.chunk_packets // 2) or view.in_flight == 0
+
+    def _local_units(self, receive_max: int, total_received: int) -> int:
+        if receive_max >= U64_MAX:
+            return U64_MAX
+        room = max(0, receive_max - total_received)
+        rate = self._conn.exchange_rate
+        return room if rate == 1 else int(-(-Fraction(room) // rate))
+
+    @property
+    def done(self) -> bool:
+        return self._conn.is_closed and (self._task is None or self._task.done())
+
+    async def wait(self) -> None:
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        try:
+            if await self._acquire_sender_lease():
+                await self._send_loop()
+        except Exception:
+            log.exception("pull on pointer %d failed", self._pointer.id)
+            self._conn.close(error_code=2, message="internal error")
+            self._kick()
+        finally:
+            await self._close_grants(final=True)
+            if self._has_lease:
+                await sender_lease.release(self._db, self._pointer.id, self._holder)
+
+    async def _acquire_sender_lease(self) -> bool:
+        deadline = self._clock.now() + self._settings.lease_wait
+        while not self._conn.is_closed:
+            self._changed.clear()
+            now = self._clock.now()
+            if await sender_lease.acquire(
+                self._db, self._pointer.id, self._holder, now=now, ttl=self._settings.sender_lease
+            ):
+                self._has_lease = True
+                self._lease_renewed = now
+                return True
+            if now >= deadline:
+                break
+            await self._wait_change(LEASE_POLL)
+        self._conn.close()
+        self._kick()
+        return False
+
+    async def _send_loop(self) -> None:
+        sid = self._stream_id
+        assert sid is not None
+        while not self._conn.is_closed:
+            # Cleared before the state is read: a change while this iteration awaits is not lost.
+            self._changed.clear()
+            await self._renew_sender_lease()
+            view = self._conn.stream(sid)
+            if not view.is_open:
+                break
+            unused = self._budget.send_limit - view.total_sent - view.in_flight
+            remote_room = self._local_units(view.remote_receive_max, view.remote_total_received)
+            wanted = remote_room - unused - view.in_flight
+            if self._rechunk_due(unused):
+                if view.in_flight:
+                    # Let what is in flight settle before re-chunking; send nothing new meanwhile.
+                    self._conn.set_send_max(sid, view.total_sent + view.in_flight)
+                    await self._wait_change(DRAIN_POLL)
+                    continue
+                await self._close_grants(final=False)
+                self._conn.set_send_max(sid, max(self._budget.send_limit, view.total_sent))
+                continue
+            self._packet_seen = self._conn.max_packet_amount
+            chunk = self._chunk_target(wanted)
+            if wanted > 0 and not self._exhausted and unused < max(1, chunk // 2):
+                # Reserve ahead by one chunk at most: what a crash can strand stays small.
+                await self._reserve(min(wanted, chunk))
+                self._conn.set_send_max(sid, self._budget.send_limit)
+                self._kick()
+                continue
+            self._settle_used_up()
+            if self._exhausted and unused <= 0 and view.in_flight == 0:
+                # Everything the agreement allows has gone: end the stream (RFC 0036). The message
+                # makes both JS client generations end their receiveTotal at once (without one,
+                # ilp-protocol-stream 1.8.9 waits for its time-out); the client then closes the connection
+                # (1.8.9's end() never returns if the server closes it at the same moment). The idle
+                # timeout covers a client that never does.
+                self._conn.close_stream(sid, message=PULL_LIMIT_REACHED)
+                self._kick()
+                break
+            await self._wait_change(IDLE_CHECK)
+
+    def _chunk_target(self, wanted: int) -> int:
+        packet = self._conn.max_packet_amount
+        return wanted if packet is None else max(packet * self._settings.chunk_packets, 1)
+
+    def _rechunk_due(self, unused: int) -> bool:
+        """Holding much more than the next chunks need (the packet size turned out small), or grants near
+        the end of their lease: settle what was delivered and reserve afresh."""
+        if not self._budget.open_grants:
+            return False
+        packet = self._conn.max_packet_amount
+        oversized = packet is not None and unused > 2 * packet * self._settings.chunk_packets
+        stale = bool(self._grant_times) and (
+            self._clock.now() - self._grant_times[0] > self._settings.reservation_lease / 2
+        )
+        return oversized or stale
+
+    async def _reserve(self, server_units: int) -> None:
+        want = self._budget.pointer_units_for(server_units)
+        now = self._clock.now()
+        grant = await reservations.reserve(
+            self._db, self._pointer.id, want, kind="stream", now=now, lease=self._settings.reservation_lease
+        )
+        log.debug("pointer %d: reserved %s of %d wanted", self._pointer.id, grant and grant.amount, want)
+        if grant is None:
+            self._exhausted = True
+            return
+        self._budget.add_grant(grant.reservation_id, grant.amount)
+        self._grant_times.append(now)
+        if grant.amount < want:
+            self._exhausted = True  # that was all that is available
+
+    def _settle_used_up(self) -> None:
+        """Settle the grants the deliveries have used up, in the background: the send loop goes on reserving
+        (a settlement only records what already left; the next reservation is what keeps packets going).
+
+        The newest grant stays open until the pull ends: its settlement announces the pull (webhook) in the
+        same transaction."""
+        shares = self._budget.used_up(keep=1)
+        if not shares:
+            return
+        del self._grant_times[: len(shares)]
+        self._unsettled.extend(shares)
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.get_running_loop().create_task(self._settle_in_order())
+
+    async def _settle_in_order(self) -> None:
+        while self._unsettled:
+            await self._settle(self._unsettled.pop(0), notify=False)
+
+    async def _settled(self) -> None:
+        """Until the background settlements are done (a failed one is left to lease recovery)."""
+        settler, self._settler = self._settler, None
+        if settler is not None:
+            try:
+                await settler
+            except Exception:
+                log.exception("settling used-up reservations of pointer %d failed", self._pointer.id)
+            self._unsettled.clear()
+
+    async def _close_grants(self, *, final: bool) -> None:
+        await self._settled()
+        shares = self._budget.close_all()
+        self._grant_times.clear()
+        for i, share in enumerate(shares):
+            last = final and i == len(shares) - 1
+            await self._settle(share, notify=last and self.delivered > 0)
+
+    async def _settle(self, share: GrantShare, *, notify: bool) -> None:
+        try:
+            await reservations.settle(
+                self._db,
+                share.reservation_id,
+                share.sent,
+                now=self._clock.now(),
+                notify=self._notify if notify else None,
+            )
+        except ReservationClosed:
+            # The lease ran out and recovery debited the whole reservation: covered, but stop sending.
+            log.warning("reservation %d was recovered while in use", share.reservation_id)
+            self._exhausted = True
+
+    async def _renew_sender_lease(self) -> None:
+        now = self._clock.now()
+        if now - self._lease_renewed >= self._settings.sender_lease / 3:
+            if not await sender_lease.acquire(
+                self._db, self._pointer.id, self._holder, now=now, ttl=self._settings.sender_lease
+            ):
+                raise RuntimeError("lost the sender lease")
+            self._lease_renewed = now
+
+    async def _wait_change(self, at_most: timedelta) -> None:
+        """Until something changed since `_changed` was last cleared (at most `at_most`).
+
+        A timer sets the event: `asyncio.wait_for` would make a task per wait, and this runs per packet."""
+        changed = self._changed
+        if changed.is_set():
+            return
+        timer = asyncio.get_running_loop().call_later(at_most.total_seconds(), changed.set)
+        try:
+            await changed.wait()
+        finally:
+            timer.cancel()

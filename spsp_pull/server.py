@@ -1,0 +1,253 @@
+"""Running the server: storage, secrets, the HTTP API, the ILP endpoint and the background workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from spsp_pull.api.app import build_app
+from spsp_pull.api.auth import Authenticator
+from spsp_pull.api.context import ApiContext, IlpEndpoint, StaticIlpEndpoint
+from spsp_pull.api.views import webhook_body
+from spsp_pull.bridge import Bridge, bridge_settings_from_env, start_bridge
+from spsp_pull.config import DEFAULT_BTP_PORT, Config
+from spsp_pull.domain.clock import Clock, SystemClock
+from spsp_pull.ilp.node import EmbeddedNode, IlpNode, UplinkNode
+from spsp_pull.ilp.pull_session import PullSettings
+from spsp_pull.ilp.receiver_address import ReceiverAddresses
+from spsp_pull.ilp.stream_server import StreamServer, StreamServerSettings
+from spsp_pull.rates import Asset, StaticRates
+from spsp_pull.store.accounts import ensure_admin
+from spsp_pull.store.database import Database
+from spsp_pull.store.reservations import recover_expired
+from spsp_pull.store.settings import shared_setting
+from spsp_pull.webhooks import WebhookSettings, WebhookWorker
+
+log = logging.getLogger("spsp_pull")
+AUTH_TOKEN_FILE = "auth-token"  # noqa: S105 (a file name)
+RECOVERY_INTERVAL = 5.0
+
+
+@dataclass
+class Server:
+    """A started server. `stop()` (or leaving `running()`) shuts everything down."""
+
+    config: Config
+    db: Database
+    context: ApiContext
+    runner: web.AppRunner
+    port: int
+    auth_token: str
+    webhooks: WebhookWorker
+    node: IlpNode | None = None
+    stream_server: StreamServer | None = None
+    bridge: Bridge | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def stop(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.stop()
+        if self.stream_server is not None:
+            await self.stream_server.stop()
+        if self.node is not None:
+            await self.node.stop()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.runner.cleanup()
+        await self.db.close()
+
+
+def load_or_create_auth_token(config: Config) -> tuple[str, bool]:
+    """SPSP_AUTH_TOKEN, or the token generated on first start and kept in the data directory."""
+    if config.auth_token:
+        return config.auth_token, False
+    path = config.data_dir / AUTH_TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip(), False
+    token = "sk_admin_" + secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token, True
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+    return context
+
+
+async def start_server(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    ilp: IlpEndpoint | None = None,
+    announce: Callable[[str], None] = print,
+) -> Server:
+    clock = clock or SystemClock()
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    auth_token, generated = load_or_create_auth_token(config)
+    db = Database(config.resolved_database_url())
+    await db.migrate()
+    admin = await ensure_admin(db, auth_token, clock.now())
+    server_secret = bytes.fromhex(
+        await shared_setting(db, "stream_server_secret", lambda: secrets.token_hex(32))
+    )
+    webhook_secret = config.webhook_secret or await shared_setting(
+        db, "webhook_signing_secret", lambda: secrets.token_urlsafe(32)
+    )
+    addresses = ReceiverAddresses(server_secret)
+    bridge_settings = bridge_settings_from_env()
+    bridge = None if bridge_settings is None else await start_bridge(bridge_settings, db, clock)
+    node = make_node(config) if ilp is None else None
+    context = ApiContext(
+        config=config,
+        db=db,
+        clock=clock,
+        addresses=addresses,
+        ilp=ilp or node or StaticIlpEndpoint(config.ilp_address),
+        auth=Authenticator(db),
+        admin_account_id=admin.id,
+        bridge=bridge,
+    )
+    stream_server = None
+    if node is not None:
+        stream_server = StreamServer(
+            node=node,
+            db=db,
+            clock=clock,
+            addresses=addresses,
+            rates=StaticRates(config.rates),
+            notify=lambda record, now: webhook_body(config, record, now),
+            metrics=context.metrics,
+            settings=StreamServerSettings(
+                pull=PullSettings(reservation_lease=config.reservation_lease),
+                max_in_flight=config.max_in_flight,
+                max_packet_amount=config.max_packet_amount,
+            ),
+        )
+        node.set_handler(stream_server.handle)
+        if isinstance(node, EmbeddedNode):
+            await node.start()
+    app = build_app(context)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.bind, config.port, ssl_context=tls_context(config))
+    await site.start()
+    port = _bound_port(runner) or config.port
+    webhook_bearer = await shared_setting(db, "webhook_bearer_token", lambda: secrets.token_urlsafe(32))
+    webhooks = WebhookWorker(
+        db, clock, WebhookSettings(secret=webhook_secret.encode(), bearer_token=webhook_bearer)
+    )
+    server = Server(config, db, context, runner, port, auth_token, webhooks, node, stream_server, bridge)
+    if isinstance(node, UplinkNode):
+        # /healthz says 503 until the connector has accepted us and told us our address (IL-DCP).
+        server.tasks.append(asyncio.create_task(_join_uplink(node, announce)))
+    server.tasks.append(asyncio.create_task(_forever(webhooks.run, "webhooks")))
+    server.tasks.append(asyncio.create_task(_forever(lambda: _recover(db, clock), "recovery")))
+    if generated:
+        announce(f"Generated an admin API key (kept in {config.data_dir / AUTH_TOKEN_FILE}): {auth_token}")
+    scheme = "https" if config.tls_cert else "http"
+    announce(
+        f"spsp-pull listening on {scheme}://{config.bind}:{port} (pointers: {config.pointer('<token>')})"
+    )
+    if isinstance(node, EmbeddedNode):
+        announce(f"embedded ILP endpoint: btp+ws://{config.btp_bind}:{node.btp_port} as {node.address}")
+    return server
+
+
+async def _join_uplink(node: UplinkNode, announce: Callable[[str], None]) -> None:
+    delay = 0.5
+    while True:
+        try:
+            await node.start()
+        except (ConnectionError, RuntimeError, OSError) as exc:
+            log.warning("uplink not reachable (%s); retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            node.reset()
+            continue
+        announce(f"joined the ILP network as {node.address}")
+        return
+
+
+def make_node(config: Config) -> IlpNode | None:
+    if config.ilp_uplink:
+        return UplinkNode(config.ilp_uplink)
+    if config.btp_port is None:
+        return None
+    return EmbeddedNode(
+        config.ilp_address,
+        Asset(config.asset_code, config.asset_scale),
+        host=config.btp_bind,
+        port=config.btp_port,
+        fallback_to_free_port=config.btp_port == DEFAULT_BTP_PORT,
+    )
+
+
+@asynccontextmanager
+async def running(config: Config, **kwargs: object) -> AsyncIterator[Server]:
+    server = await start_server(config, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def serve_forever(config: Config) -> None:
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = await start_server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+async def _recover(db: Database, clock: Clock) -> None:
+    while True:
+        recovered = await recover_expired(db, now=clock.now())
+        for settlement in recovered:
+            log.warning(
+                "reservation %d of pointer %d closed after its lease ran out: %d debited",
+                settlement.reservation_id,
+                settlement.pointer_id,
+                settlement.sent,
+            )
+        await asyncio.sleep(RECOVERY_INTERVAL)
+
+
+async def _forever(step: Callable[[], Awaitable[None]], name: str) -> None:
+    """Run a background loop; log and restart it (after a pause) if it fails."""
+    while True:
+        try:
+            await step()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s worker failed; restarting in 1 s", name)
+            await asyncio.sleep(1)
+
+
+def _bound_port(runner: web.AppRunner) -> int | None:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return None

@@ -1,0 +1,415 @@
+"""Engine set-up for SQLite (the embedded default) and PostgreSQL, transactions, and migrations on start."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Dialect, Table, bindparam, event, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK_ID = 0x5_9_5_0  # PostgreSQL advisory lock held while migrating
+_SQLITE_READER_BUSY_MS = 5000
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Lookup:
+    """A prepared single-row SELECT: its SQL and how each column's raw value becomes a Python value."""
+
+    sql: str
+    columns: tuple[str, ...]
+    processors: tuple[Processor, ...]
+
+    def values(self, raw: Any) -> dict[str, Any]:
+        return {
+            name: value if process is None or value is None else process(value)
+            for name, process, value in zip(self.columns, self.processors, raw, strict=True)
+        }
+
+
+class Database:
+    """One engine per process. `read()` and `write()` open a transaction; `write()` takes SQLite's write lock
+    up front (BEGIN IMMEDIATE), so a read-then-write never fails half way with "database is locked"."""
+
+    def __init__(
+        self, url: str, *, echo: bool = False, pool_size: int = 10, schema: str | None = None
+    ) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            path = parsed.database
+            if path and path != ":memory:" and not path.startswith("file:"):
+                # Statements run in the event loop's thread (see _InlineSqlite), not in aiosqlite's.
+                kwargs["async_creator"] = lambda: _InlineSqlite.connect(path)
+            else:
+                kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["pool_size"] = pool_size
+            kwargs["max_overflow"] = pool_size
+            kwargs["pool_pre_ping"] = True
+            if schema is not None:
+                kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._schema = schema
+        self._pool_size = pool_size
+        self._lookups: dict[tuple[str, str], _Lookup] = {}
+        self._sqlite_path = parsed.database if self.dialect == "sqlite" else None
+        self._sqlite_reader: sqlite3.Connection | None = None
+        self._pg_pool: Any = None
+        self._pg_pool_ready: asyncio.Future[Any] | None = None
+        # SQLite has one writer at a time: writers of this process queue here rather than in SQLite's busy
+        # handler (which sleeps in steps of up to 100 ms while the lock is taken).
+        self._sqlite_write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._sqlite_writer: asyncio.Task[Any] | None = None
+        if self.dialect == "sqlite":
+            _configure_sqlite(self.engine)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def lookup(self) -> AsyncIterator[AsyncSession]:
+        """For a single read statement: no transaction around it (saves the BEGIN and COMMIT round trips
+        on the hot query path)."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits on success. Rows read with `lock()` stay locked until it ends."""
+        if self._sqlite_write_lock is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        await self._acquire_sqlite_write_lock(self._sqlite_write_lock)
+        try:
+            async with self._sessions() as session, session.begin():
+                await session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+                yield session
+        finally:
+            self._sqlite_writer = None
+            self._sqlite_write_lock.release()
+
+    async def _acquire_sqlite_write_lock(self, lock: asyncio.Lock) -> None:
+        """As SQLite's own busy timeout did: give up with "database is locked" after 30 s, and at once for a
+        write transaction opened inside another one of the same task (which would wait for itself)."""
+        task = asyncio.current_task()
+        if task is not None and self._sqlite_writer is task:
+            raise sqlite3.OperationalError("database is locked (a write transaction inside another one)")
+        try:
+            async with asyncio.timeout(_InlineSqlite.LOCK_WAIT):
+                await lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        self._sqlite_writer = task
+
+    async def select_one(self, table: Table, column: str, value: object) -> dict[str, Any] | None:
+        """The row of `table` whose `column` (a unique one) equals `value`, by column name, with the column
+        types applied as SQLAlchemy applies them; outside any transaction.
+
+        The hot read path (SPSP queries, STREAM connections): no ORM and no pooled-connection ping or reset.
+        SQLite reads run inline on a connection of their own (in WAL mode a reader never waits for a
+        writer); PostgreSQL reads go straight to asyncpg."""
+        key = (table.name, column)
+        lookup = self._lookups.get(key)
+        if self._sqlite_path not in (None, "", ":memory:"):
+            if lookup is None:
+                lookup = self._lookups[key] = _make_lookup(self.engine.dialect, table, column, None)
+            raw = self._reader().execute(lookup.sql, (value,)).fetchone()
+        elif self.dialect == "postgresql" and self.engine.dialect.driver == "asyncpg":
+            pool = await self._postgres_pool()
+            if lookup is None:
+                lookup = self._lookups[key] = await self._postgres_lookup(pool, table, column)
+            raw = await pool.fetchrow(lookup.sql, value)
+        else:
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(select(table).where(table.c[column] == value))).first()
+            return None if row is None else dict(row._mapping)
+        return None if raw is None else lookup.values(raw)
+
+    async def _postgres_lookup(self, pool: Any, table: Table, column: str) -> _Lookup:
+        """The column types come from the prepared statement (their OIDs choose the result processors, as the
+        type codes of a cursor description do in SQLAlchemy)."""
+        sql = _make_lookup(self.engine.dialect, table, column, None, processors=False).sql
+        async with pool.acquire() as conn:
+            statement = await conn.prepare(sql)
+            oids = [attribute.type.oid for attribute in statement.get_attributes()]
+        return _make_lookup(self.engine.dialect, table, column, oids)
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._sqlite_reader is None:
+            assert self._sqlite_path is not None
+            reader = sqlite3.connect(self._sqlite_path, isolation_level=None, check_same_thread=False)
+            reader.execute(f"PRAGMA busy_timeout={_SQLITE_READER_BUSY_MS}")
+            reader.execute("PRAGMA query_only=ON")
+            self._sqlite_reader = reader
+        return self._sqlite_reader
+
+    async def _postgres_pool(self) -> Any:
+        if self._pg_pool is not None:
+            return self._pg_pool
+        if self._pg_pool_ready is None:
+            self._pg_pool_ready = asyncio.get_running_loop().create_future()
+            try:
+                self._pg_pool = await _asyncpg_pool(self.url, self._schema, self._pool_size)
+            except BaseException as exc:
+                self._pg_pool_ready.set_exception(exc)
+                self._pg_pool_ready = None
+                raise
+            self._pg_pool_ready.set_result(self._pg_pool)
+            return self._pg_pool
+        return await asyncio.shield(self._pg_pool_ready)
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe when several instances start at once."""
+        async with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            try:
+                await conn.run_sync(_upgrade)
+                await conn.commit()
+            finally:
+                if not self.is_sqlite:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
+                    await conn.commit()
+
+    async def close(self) -> None:
+        if self._sqlite_reader is not None:
+            self._sqlite_reader.close()
+            self._sqlite_reader = None
+        if self._pg_pool is not None:
+            pool, self._pg_pool = self._pg_pool, None
+            await pool.close()
+        await self.engine.dispose()
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see the "begin" hook below).
+        dbapi_connection.isolation_level = None
+        inline = isinstance(dbapi_connection.driver_connection, _InlineSqlite)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # The inline driver waits for another process's lock asynchronously (its own retries), never in
+        # SQLite's busy handler, which would block the event loop.
+        cursor.execute(f"PRAGMA busy_timeout={0 if inline else 30000}")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        conn.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', '')}".strip())
+
+
+def _make_lookup(
+    dialect: Dialect, table: Table, column: str, coltypes: list[Any] | None, *, processors: bool = True
+) -> _Lookup:
+    statement = select(*table.columns).where(table.c[column] == bindparam("value"))
+    types = coltypes or [None] * len(table.columns)
+    return _Lookup(
+        str(statement.compile(dialect=dialect)),
+        tuple(c.name for c in table.columns),
+        tuple(
+            c.type.dialect_impl(dialect).result_processor(dialect, coltype) if processors else None
+            for c, coltype in zip(table.columns, types, strict=True)
+        ),
+    )
+
+
+async def _asyncpg_pool(url: str, schema: str | None, size: int) -> Any:
+    """An asyncpg pool for the lookups: JSON decoded as SQLAlchemy's asyncpg dialect does, the schema on the
+    search path, and no reset on release (a lookup leaves no session state behind)."""
+    import asyncpg  # the postgres extra
+
+    parsed = make_url(url)
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def init(conn: Any) -> None:
+        await conn.set_type_codec("json", encoder=str, decoder=json.loads, schema="pg_catalog")
+        await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
+
+    async def no_reset(_conn: Any) -> None:
+        return None
+
+    settings = {"search_path": schema} if schema is not None else None
+    return await asyncpg.create_pool(
+        dsn, min_size=1, max_size=size, init=init, reset=no_reset, server_settings=settings
+    )
+
+
+class _InlineSqlite:
+    """A SQLite connection with aiosqlite's interface (as SQLAlchemy's aiosqlite dialect uses it) whose
+    statements run at once in the calling thread — the event loop's.
+
+    aiosqlite runs each call in a worker thread and hands the result back through the event loop: a dozen
+    thread handoffs per transaction, each of which waits for the GIL while the loop is busy (STREAM packets),
+    so a 1 ms transaction took 10-20 ms under load. SQLite statements on a local file take microseconds; the
+    one thing that may take long, waiting for another process's write lock, is done here with `asyncio.sleep`
+    between attempts (busy_timeout is 0), so the loop never blocks on it. Within this process, writers queue
+    on `Database`'s lock and never meet the busy state at all.
+    """
+
+    LOCK_WAIT = 30.0  # seconds, as the busy timeout it replaces
+    _RETRY_DELAYS = (0.001, 0.002, 0.005, 0.01, 0.02)
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._conn = connection
+        self._connection: sqlite3.Connection | None = connection
+        self._tx = self  # SQLAlchemy sets isolation_level through aiosqlite's queue: `put_nowait` below
+
+    @classmethod
+    async def connect(cls, path: str) -> _InlineSqlite:
+        return cls(sqlite3.connect(path, timeout=0, check_same_thread=False, isolation_level=None))
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as exc:
+            future.set_exception(exc)
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._conn.isolation_level
+
+    def cursor(self) -> _InlineCursorContext:
+        return _InlineCursorContext(self)
+
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """`function(*args)`; while another process holds the lock, retried after short sleeps."""
+        deadline: float | None = None
+        attempt = 0
+        while True:
+            try:
+                return function(*args)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                loop = asyncio.get_running_loop()
+                deadline = deadline or loop.time() + self.LOCK_WAIT
+                if loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(self._RETRY_DELAYS[min(attempt, len(self._RETRY_DELAYS) - 1)])
+                attempt += 1
+
+    async def commit(self) -> None:
+        await self.run(self._conn.commit)
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+
+    async def close(self) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection = None
+            self._conn.close()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._conn.create_function(*args, **kwargs)
+
+
+class _InlineCursorContext:
+    """What `connection.cursor()` returns in aiosqlite: entered (awaited) to get the cursor."""
+
+    def __init__(self, connection: _InlineSqlite) -> None:
+        self._connection = connection
+
+    async def __aenter__(self) -> _InlineCursor:
+        return _InlineCursor(self._connection)
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+class _InlineCursor:
+    def __init__(self, connection: _InlineSqlite) -> None:
+        self._connection = connection
+        self._cursor = connection._conn.cursor()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Any = ()) -> _InlineCursor:
+        await self._connection.run(self._cursor.execute, sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> _InlineCursor:
+        await self._connection.run(self._cursor.executemany, sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"

@@ -1,0 +1,345 @@
+"""The schema. Ledger tables (versions, reservations, pulls, deliveries) are append-only or state-forward."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from spsp_pull.store.types import Amount, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class JwtKey(Base):
+    """A public key an account's wallet signs offline pointers with, chosen by `kid`."""
+
+    __tablename__ = "jwt_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    kid: Mapped[str] = mapped_column(String(200), unique=True)
+    algorithm: Mapped[str] = mapped_column(String(10))
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RevokedJwt(Base):
+    __tablename__ = "revoked_jwts"
+
+    jti: Mapped[str] = mapped_column(String(200), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AgreementTerms:
+    """The columns of one agreement version: the pointer row holds the current one, `pointer_versions`
+    every one."""
+
+    amount: Mapped[int] = mapped_column(Amount)
+    interval: Mapped[str] = mapped_column(String(100))
+    cycles: Mapped[int] = mapped_column(Integer)
+    cap: Mapped[bool] = mapped_column(Boolean)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    expiry: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    anchor: Mapped[datetime] = mapped_column(UTCDateTime)
+    base_cycle: Mapped[int] = mapped_column(Integer)
+    carry: Mapped[int] = mapped_column(Amount)
+    schedule_origin: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Pointer(AgreementTerms, Base):
+    """A pull pointer: its current agreement version and its running usage counters.
+
+    The counters make a balance O(1); the ledger tables explain them. "Used" means settled plus reserved.
+    """
+
+    __tablename__ = "pointers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    tag: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    origin: Mapped[str] = mapped_column(String(10))  # "online" or "jwt"
+    jwt_id: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    webhook: Mapped[str | None] = mapped_column(Text, nullable=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metadata_json: Mapped[dict[str, object] | None] = mapped_column("metadata", JSON, nullable=True)
+
+    asset_code: Mapped[str] = mapped_column(String(12))
+    asset_scale: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+
+    pulled_total: Mapped[int] = mapped_column(Amount)
+    reserved_total: Mapped[int] = mapped_column(Amount)
+    used_since_anchor: Mapped[int] = mapped_column(Amount)
+    used_in_cycle: Mapped[int] = mapped_column(Amount)
+    usage_cycle: Mapped[int] = mapped_column(Integer)
+
+    sender: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sender_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_pointers_account_created", "account_id", "id"),)
+
+
+class PointerVersion(AgreementTerms, Base):
+    __tablename__ = "pointer_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pointer_id: Mapped[int] = mapped_column(ForeignKey("pointers.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(String(20))  # "created", "updated", "cancelled"
+
+    __table_args__ = (UniqueConstraint("pointer_id", "number"),)
+
+
+class Reservation(Base):
+    """Allowance held for value about to leave. Open until settled (with what left) or released."""
+
+    __tablename__ = "reservations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pointer_id: Mapped[int] = mapped_column(ForeignKey("pointers.id"), index=True)
+    amount: Mapped[int] = mapped_column(Amount)
+    kind: Mapped[str] = mapped_column(String(10))  # "stream" or "payout"
+    version: Mapped[int] = mapped_column(Integer)
+    cycle: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(10))  # "open", "settled", "released", "recovered"
+    settled: Mapped[int] = mapped_column(Amount)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_reservations_open", "state", "lease_until"),)
+
+
+class Pull(Base):
+    """One entry of the ledger: value that left against a pointer."""
+
+    __tablename__ = "pulls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pointer_id: Mapped[int] = mapped_column(ForeignKey("pointers.id"))
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"), nullable=True)
+    amount: Mapped[int] = mapped_column(Amount)
+    kind: Mapped[str] = mapped_column(String(10))  # "stream", "payout", "recovered"
+    cycle: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_pulls_pointer", "pointer_id", "id"),)
+
+
+class PushPayment(Base):
+    __tablename__ = "push_payments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    amount: Mapped[int] = mapped_column(Amount)
+    asset_code: Mapped[str] = mapped_column(String(12))
+    asset_scale: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(1023), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdempotentRequest(Base):
+    __tablename__ = "idempotent_requests"
+
+    account_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WebhookMessage(Base):
+    """The durable outbox: one row per notification, delivered with retries by the webhook worker."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pointer_id: Mapped[int | None] = mapped_column(ForeignKey("pointers.id"), nullable=True)
+    url: Mapped[str] = mapped_column(Text)
+    event: Mapped[str] = mapped_column(String(50))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10))  # "pending", "delivered", "dead"
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_webhook_outbox_due", "state", "next_attempt_at"),)
+
+
+class WebhookDelivery(Base):
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("webhook_outbox.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer)
+
+
+class ServerSetting(Base):
+    """Secrets and settings shared by every instance (e.g. the STREAM server secret)."""
+
+    __tablename__ = "server_settings"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class PayoutBatch(Base):
+    """One on-chain transaction paying a window's payouts. Its txid and hex are stored before it is
+    broadcast, so a restart broadcasts the same transaction again instead of paying twice."""
+
+    __tablename__ = "payout_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # "building", "signed" (stored, broadcast not yet confirmed), "broadcast", "rejected", "abandoned"
+    state: Mapped[str] = mapped_column(String(12))
+    txid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    tx_hex: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fee_sat: Mapped[int | None] = mapped_column(Amount, nullable=True)
+    inputs: Mapped[list[list[object]] | None] = mapped_column(JSON, nullable=True)
+    confirmations: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    broadcast_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_payout_batches_state", "state", "id"),)
+
+
+class Payout(Base):
+    """A payout of a pointer's allowance to a Bitcoin address or a Lightning invoice (an offer until
+    approved). Amounts: `debit` in the pointer's minor units, `transfer_msat` / `fee_msat` in msat."""
+
+    __tablename__ = "payouts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
+    pointer_id: Mapped[int] = mapped_column(ForeignKey("pointers.id"))
+    account_id: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(10))  # "owner", "payee", "lnurl"
+    rail: Mapped[str] = mapped_column(String(10))  # "onchain", "lightning"
+    destination: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    script_pubkey: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    invoice: Mapped[str | None] = mapped_column(Text, nullable=True)
+    payment_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # The payment hash while the payout is live: one live payout per invoice (LND pays a hash once).
+    live_payment_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    amount_side: Mapped[str] = mapped_column(String(10))  # "price", "transfer"
+    transfer_msat: Mapped[int] = mapped_column(Amount)
+    fee_msat: Mapped[int] = mapped_column(Amount)
+    debit: Mapped[int] = mapped_column(Amount)
+    asset_code: Mapped[str] = mapped_column(String(12))
+    asset_scale: Mapped[int] = mapped_column(Integer)
+    rate: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(12))
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"), nullable=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("payout_batches.id"), nullable=True, index=True)
+    vout: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    preimage: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    routing_fee_msat: Mapped[int | None] = mapped_column(Amount, nullable=True)
+    failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    approved_by: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    notification_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    metadata_json: Mapped[dict[str, object] | None] = mapped_column("metadata", JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_payouts_pointer", "pointer_id", "id"),
+        Index("ix_payouts_account", "account_id", "id"),
+        Index("ix_payouts_work", "status", "rail", "id"),
+    )
+
+
+class PayoutEvent(Base):
+    """The append-only audit trail of a payout: every transition and every backend verdict."""
+
+    __tablename__ = "payout_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payout_id: Mapped[int] = mapped_column(ForeignKey("payouts.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+
+    __table_args__ = (Index("ix_payout_events_payout", "payout_id", "id"),)
+
+
+class LnurlWithdrawal(Base):
+    """A LUD-03 withdrawRequest handed out for a pointer: a single-use `k1` (stored hashed) with the rate
+    and the bounds it was offered at."""
+
+    __tablename__ = "lnurl_withdrawals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pointer_id: Mapped[int] = mapped_column(ForeignKey("pointers.id"), index=True)
+    k1_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    rate: Mapped[str] = mapped_column(String(100))
+    min_msat: Mapped[int] = mapped_column(Amount)
+    max_msat: Mapped[int] = mapped_column(Amount)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), nullable=True)

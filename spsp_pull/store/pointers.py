@@ -1,0 +1,235 @@
+"""Pull pointers: create, find, revise, cancel, list, and their ledger (versions and pulls)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spsp_pull.domain.agreement import Changes, Terms, Usage, Version, current_cycle, rebase_usage, revise
+from spsp_pull.domain.errors import InputError
+from spsp_pull.store import models
+from spsp_pull.store.database import Database
+from spsp_pull.store.records import (
+    PointerRecord,
+    PullRecord,
+    VersionRecord,
+    apply_usage,
+    apply_version,
+    pointer_record,
+    pointer_record_from_columns,
+    version_of,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NewPointer:
+    account_id: int
+    terms: Terms
+    origin: str = "online"
+    jwt_id: str | None = None
+    webhook: str | None = None
+    description: str | None = None
+    metadata: dict[str, object] | None = None
+    token: str | None = None
+
+
+class PointerNotFound(LookupError):
+    pass
+
+
+def new_token() -> str:
+    """128 random bits, base64url: the bearer capability that names a pointer in its URL."""
+    return secrets.token_urlsafe(16)
+
+
+def new_tag() -> str:
+    """The opaque id the pointer goes by in ILP addresses (never the token: connectors see addresses)."""
+    return secrets.token_urlsafe(12)
+
+
+async def create_pointer(db: Database, spec: NewPointer, now: datetime) -> PointerRecord:
+    """Store a new pointer. For an offline (JWT) pointer that is already registered, return it unchanged:
+    registering again never resets balances."""
+    if spec.jwt_id is not None:
+        existing = await find_by_jwt_id(db, spec.jwt_id)
+        if existing is not None:
+            return existing
+    version = Version.first(spec.terms)
+    row = models.Pointer(
+        token=spec.token or new_token(),
+        tag=new_tag(),
+        account_id=spec.account_id,
+        origin=spec.origin,
+        jwt_id=spec.jwt_id,
+        created_at=now,
+        cancelled_at=None,
+        webhook=spec.webhook,
+        description=spec.description,
+        metadata_json=spec.metadata,
+        asset_code=spec.terms.asset_code,
+        asset_scale=spec.terms.asset_scale,
+        reserved_total=0,
+    )
+    apply_version(row, version)
+    apply_usage(row, Usage(pulled_total=0, used_since_anchor=0, used_in_cycle=0, cycle=0))
+    try:
+        async with db.write() as session:
+            session.add(row)
+            await session.flush()
+            session.add(_version_row(row.id, version, now, "created"))
+    except IntegrityError:
+        if spec.jwt_id is None:
+            raise
+        # Two first uses of the same offline pointer raced; the other one registered it.
+        existing = await find_by_jwt_id(db, spec.jwt_id)
+        if existing is None:
+            raise
+        return existing
+    return pointer_record(row)
+
+
+async def find_by_token(db: Database, token: str) -> PointerRecord | None:
+    return await _find_one(db, "token", token)
+
+
+async def find_by_tag(db: Database, tag: str) -> PointerRecord | None:
+    return await _find_one(db, "tag", tag)
+
+
+async def find_by_id(db: Database, pointer_id: int) -> PointerRecord | None:
+    return await _find_one(db, "id", pointer_id)
+
+
+async def find_by_jwt_id(db: Database, jwt_id: str) -> PointerRecord | None:
+    return await _find_one(db, "jwt_id", jwt_id)
+
+
+async def owned_pointer(db: Database, account_id: int, token: str) -> PointerRecord:
+    """The pointer, if this account made it. Another account's pointer is reported as not found."""
+    record = await find_by_token(db, token)
+    if record is None or record.account_id != account_id:
+        raise PointerNotFound(token)
+    return record
+
+
+async def list_pointers(
+    db: Database, account_id: int, *, after_id: int | None, limit: int
+) -> list[PointerRecord]:
+    query = select(models.Pointer).where(models.Pointer.account_id == account_id)
+    if after_id is not None:
+        query = query.where(models.Pointer.id > after_id)
+    query = query.order_by(models.Pointer.id).limit(limit)
+    async with db.read() as session:
+        rows = (await session.scalars(query)).all()
+        return [pointer_record(row) for row in rows]
+
+
+async def revise_pointer(
+    db: Database, account_id: int, token: str, changes: Changes, now: datetime
+) -> PointerRecord:
+    """Apply an update as a new agreement version from the start of the current cycle."""
+    async with db.write() as session:
+        row = await lock_pointer(session, models.Pointer.token == token)
+        if row is None or row.account_id != account_id:
+            raise PointerNotFound(token)
+        if row.cancelled_at is not None:
+            raise InputError("pointer-cancelled", "A cancelled pointer cannot be changed.", status=409)
+        record = pointer_record(row)
+        version = revise(record.version, record.usage, changes, now)
+        usage = rebase_usage(record.usage, version, now)
+        apply_version(row, version)
+        apply_usage(row, usage)
+        session.add(_version_row(row.id, version, now, "updated"))
+        await session.flush()
+        return pointer_record(row)
+
+
+async def cancel_pointer(db: Database, account_id: int, token: str, now: datetime) -> PointerRecord:
+    async with db.write() as session:
+        row = await lock_pointer(session, models.Pointer.token == token)
+        if row is None or row.account_id != account_id:
+            raise PointerNotFound(token)
+        if row.cancelled_at is None:
+            row.cancelled_at = now
+            version = replace(pointer_record(row).version, number=row.version + 1)
+            apply_version(row, version)
+            session.add(_version_row(row.id, version, now, "cancelled"))
+            await session.flush()
+        return pointer_record(row)
+
+
+async def pointer_versions(db: Database, pointer_id: int) -> list[VersionRecord]:
+    async with db.read() as session:
+        pointer = await session.get_one(models.Pointer, pointer_id)
+        rows = (
+            await session.scalars(
+                select(models.PointerVersion)
+                .where(models.PointerVersion.pointer_id == pointer_id)
+                .order_by(models.PointerVersion.id)
+            )
+        ).all()
+        return [
+            VersionRecord(
+                version=version_of(
+                    row, asset_code=pointer.asset_code, asset_scale=pointer.asset_scale, number=row.number
+                ),
+                created_at=row.created_at,
+                reason=row.reason,
+            )
+            for row in rows
+        ]
+
+
+async def pointer_pulls(db: Database, pointer_id: int, *, limit: int = 100) -> list[PullRecord]:
+    async with db.read() as session:
+        rows = (
+            await session.scalars(
+                select(models.Pull)
+                .where(models.Pull.pointer_id == pointer_id)
+                .order_by(models.Pull.id.desc())
+                .limit(limit)
+            )
+        ).all()
+        return [
+            PullRecord(
+                id=row.id,
+                amount=row.amount,
+                kind=row.kind,
+                cycle=row.cycle,
+                created_at=row.created_at,
+                reservation_id=row.reservation_id,
+            )
+            for row in rows
+        ]
+
+
+async def lock_pointer(session: AsyncSession, *where: object) -> models.Pointer | None:
+    """Read a pointer row and hold it until the transaction ends (row lock on PostgreSQL; on SQLite the
+    write transaction already holds the database's write lock)."""
+    query = select(models.Pointer).where(*where).with_for_update()  # type: ignore[arg-type]
+    return (await session.scalars(query)).one_or_none()
+
+
+def cycle_now(record: PointerRecord, now: datetime) -> int:
+    return current_cycle(record.version, now)
+
+
+_POINTER_TABLE = cast(Table, models.Pointer.__table__)
+
+
+async def _find_one(db: Database, column: str, value: object) -> PointerRecord | None:
+    """The pointer whose unique `column` is `value`: one indexed SELECT, no ORM (the SPSP query path)."""
+    values = await db.select_one(_POINTER_TABLE, column, value)
+    return None if values is None else pointer_record_from_columns(values)
+
+
+def _version_row(pointer_id: int, version: Version, now: datetime, reason: str) -> models.PointerVersion:
+    row = models.PointerVersion(pointer_id=pointer_id, created_at=now, reason=reason)
+    apply_version(row, version)
+    return row

@@ -1,0 +1,220 @@
+"""The atomic reservation: no value leaves without allowance held for it first.
+
+`reserve` locks the pointer row, computes what is available now and holds up to that much in one
+transaction, so concurrent pulls and payouts — across tasks, processes and instances — can never together
+hold more than the agreement allows. `settle` records what actually left and gives the rest back; `release`
+gives all of it back. A reservation whose owner died is closed by `recover_expired` once its lease has run
+out: it is debited in full, because some of it may have been delivered and nobody can prove otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from spsp_pull.domain.agreement import balance, current_cycle
+from spsp_pull.store import models
+from spsp_pull.store.database import Database
+from spsp_pull.store.outbox import enqueue
+from spsp_pull.store.pointers import PointerNotFound, lock_pointer
+from spsp_pull.store.records import PointerRecord, apply_usage, pointer_record
+
+WebhookBody = Callable[[PointerRecord, datetime], dict[str, object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Allowance held for one sender until `lease_until`."""
+
+    reservation_id: int
+    pointer_id: int
+    amount: int
+    cycle: int
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    reservation_id: int
+    pointer_id: int
+    sent: int
+    returned: int
+
+
+class ReservationClosed(RuntimeError):
+    """The reservation was already settled, released or recovered."""
+
+
+async def reserve(
+    db: Database,
+    pointer_id: int,
+    want: int,
+    *,
+    kind: str,
+    now: datetime,
+    lease: timedelta,
+    minimum: int = 1,
+) -> Grant | None:
+    """Hold `min(want, available)` against the pointer; None when less than `minimum` is available."""
+    if want < minimum or minimum < 1:
+        return None
+    async with db.write() as session:
+        row = await lock_pointer(session, models.Pointer.id == pointer_id)
+        if row is None:
+            raise PointerNotFound(str(pointer_id))
+        record = pointer_record(row)
+        available = balance(record.version, record.usage, now, record.cancelled_at).available
+        amount = min(want, available)
+        if amount < minimum:
+            return None
+        cycle = current_cycle(record.version, now)
+        usage = record.usage
+        usage = replace(
+            usage,
+            used_since_anchor=usage.used_since_anchor + amount,
+            used_in_cycle=usage.in_cycle(cycle) + amount,
+            cycle=cycle,
+        )
+        apply_usage(row, usage)
+        row.reserved_total = record.reserved_total + amount
+        reservation = models.Reservation(
+            pointer_id=pointer_id,
+            amount=amount,
+            kind=kind,
+            version=record.version.number,
+            cycle=cycle,
+            state="open",
+            settled=0,
+            created_at=now,
+            lease_until=now + lease,
+            closed_at=None,
+        )
+        session.add(reservation)
+        await session.flush()
+        return Grant(reservation.id, pointer_id, amount, cycle, reservation.lease_until)
+
+
+async def settle(
+    db: Database,
+    reservation_id: int,
+    sent: int,
+    *,
+    now: datetime,
+    notify: WebhookBody | None = None,
+) -> Settlement:
+    """Close a reservation: `sent` left (recorded in the ledger), the rest returns to the allowance.
+
+    With `notify`, a completed pull is announced to the pointer's webhook (if it has one) through the outbox,
+    in the same transaction as the ledger entry."""
+    return await _close(db, reservation_id, sent, now=now, state="settled", kind=None, notify=notify)
+
+
+async def release(db: Database, reservation_id: int, *, now: datetime) -> Settlement:
+    return await _close(db, reservation_id, 0, now=now, state="released", kind=None, notify=None)
+
+
+async def recover_expired(db: Database, *, now: datetime, limit: int = 100) -> list[Settlement]:
+    """Close STREAM reservations whose lease ran out without their owner closing them (it crashed or lost
+    its database connection). Nothing can still be in flight for them, but what was delivered is unknown, so
+    the whole reservation is debited: the payee may lose a little allowance, the payer never pays twice.
+    Payout reservations are not touched: the payout reconciler learns their outcome from the backend."""
+    async with db.read() as session:
+        ids = (
+            await session.scalars(
+                select(models.Reservation.id)
+                .where(
+                    models.Reservation.state == "open",
+                    models.Reservation.kind == "stream",
+                    models.Reservation.lease_until < now,
+                )
+                .order_by(models.Reservation.id)
+                .limit(limit)
+            )
+        ).all()
+    recovered = []
+    for reservation_id in ids:
+        try:
+            recovered.append(
+                await _close(
+                    db, reservation_id, None, now=now, state="recovered", kind="recovered", notify=None
+                )
+            )
+        except ReservationClosed:
+            continue
+    return recovered
+
+
+async def open_reservations(db: Database, pointer_id: int) -> list[int]:
+    async with db.read() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(models.Reservation.id).where(
+                        models.Reservation.pointer_id == pointer_id, models.Reservation.state == "open"
+                    )
+                )
+            ).all()
+        )
+
+
+async def _close(
+    db: Database,
+    reservation_id: int,
+    sent: int | None,
+    *,
+    now: datetime,
+    state: str,
+    kind: str | None,
+    notify: WebhookBody | None,
+) -> Settlement:
+    async with db.write() as session:
+        reservation = await session.get(models.Reservation, reservation_id, with_for_update=True)
+        if reservation is None or reservation.state != "open":
+            raise ReservationClosed(str(reservation_id))
+        row = await lock_pointer(session, models.Pointer.id == reservation.pointer_id)
+        assert row is not None
+        amount = reservation.amount
+        sent = amount if sent is None else sent
+        if not 0 <= sent <= amount:
+            raise ValueError(f"settled {sent} outside the reservation of {amount}")
+        returned = amount - sent
+        record = pointer_record(row)
+        usage = record.usage
+        # Give back the unused part only to the counters that still include it: a revision since the
+        # reservation may have moved the anchor past it (then it stays counted, in the payer's favour).
+        usage = replace(
+            usage,
+            pulled_total=usage.pulled_total + sent,
+            used_since_anchor=usage.used_since_anchor
+            - (returned if reservation.cycle >= record.version.base_cycle else 0),
+            used_in_cycle=usage.used_in_cycle - (returned if reservation.cycle == usage.cycle else 0),
+        )
+        apply_usage(row, usage)
+        row.reserved_total = record.reserved_total - amount
+        reservation.state = state
+        reservation.settled = sent
+        reservation.closed_at = now
+        if sent:
+            session.add(
+                models.Pull(
+                    pointer_id=reservation.pointer_id,
+                    reservation_id=reservation.id,
+                    amount=sent,
+                    kind=kind or reservation.kind,
+                    cycle=reservation.cycle,
+                    created_at=now,
+                )
+            )
+        if notify is not None and row.webhook:
+            enqueue(
+                session,
+                url=row.webhook,
+                event="pull.completed",
+                body=notify(pointer_record(row), now),
+                now=now,
+                pointer_id=row.id,
+            )
+        return Settlement(reservation.id, reservation.pointer_id, sent, returned)

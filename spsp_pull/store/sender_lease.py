@@ -1,0 +1,40 @@
+"""Which stream may send for a pointer right now (RFC 0036: only one `sendMax` at a time).
+
+A lease names its holder and runs out by itself, so a crashed instance never blocks a pointer for long.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, update
+
+from spsp_pull.store import models
+from spsp_pull.store.database import Database
+
+
+async def acquire(db: Database, pointer_id: int, holder: str, *, now: datetime, ttl: timedelta) -> bool:
+    """Take (or extend) the lease; False while another holder's lease runs."""
+    async with db.write() as session:
+        result = await session.execute(
+            update(models.Pointer)
+            .where(
+                models.Pointer.id == pointer_id,
+                or_(
+                    models.Pointer.sender.is_(None),
+                    models.Pointer.sender == holder,
+                    models.Pointer.sender_until <= now,
+                ),
+            )
+            .values(sender=holder, sender_until=now + ttl)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release(db: Database, pointer_id: int, holder: str) -> None:
+    async with db.write() as session:
+        await session.execute(
+            update(models.Pointer)
+            .where(and_(models.Pointer.id == pointer_id, models.Pointer.sender == holder))
+            .values(sender=None, sender_until=None)
+        )

@@ -1,0 +1,66 @@
+"""The interface every ILP transport offers, and the expiry rules they share.
+
+An `IlpLink` is one place on the network: it sends Prepares and hands the Prepares it receives to one handler.
+`send` never raises for protocol failures: a peer that does not answer in time yields an R00 Reject, a lost
+connection a T01 Reject.
+"""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Protocol
+
+from stream import ilp
+
+IlpHandler = Callable[[ilp.Prepare], Awaitable[ilp.Fulfill | ilp.Reject]]
+
+# Time kept back from a Prepare's expiry when answering it, so that the answer arrives before the sender's own
+# timer fires (at most half of what is left).
+ANSWER_MARGIN = 0.05
+
+_log = logging.getLogger(__name__)
+
+
+class IlpLink(Protocol):
+    async def send(self, prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject: ...
+
+    def set_handler(self, handler: IlpHandler) -> None: ...
+
+
+def reject(code: str, triggered_by: str, message: str = "", data: bytes = b"") -> ilp.Reject:
+    return ilp.Reject(code=code, triggered_by=triggered_by, message=message, data=data)
+
+
+def seconds_left(prepare: ilp.Prepare) -> float:
+    """Seconds until `prepare` expires (negative once it has)."""
+    return (prepare.expires_at - datetime.now(UTC)).total_seconds()
+
+
+def answer_budget(prepare: ilp.Prepare) -> float | None:
+    """How long a receiver may take to answer `prepare`; None when it arrived expired."""
+    left = seconds_left(prepare)
+    if left <= 0:
+        return None
+    return left - min(ANSWER_MARGIN, left / 2)
+
+
+async def answer(handler: IlpHandler, prepare: ilp.Prepare, budget: float, triggered_by: str) -> ilp.IlpReply:
+    """`handler(prepare)` bounded by `budget` seconds: R00 when it takes longer, T00 when it fails."""
+    try:
+        async with asyncio.timeout(budget):
+            return await handler(prepare)
+    except TimeoutError:
+        return reject(ilp.ErrorCode.R00_TRANSFER_TIMED_OUT, triggered_by, "handler did not answer in time")
+    except Exception:
+        _log.exception("ILP handler failed")
+        return reject(ilp.ErrorCode.T00_INTERNAL_ERROR, triggered_by, "internal error")
+
+
+def encode_reply(reply: ilp.IlpReply, triggered_by: str) -> bytes:
+    """The wire form of a handler's answer; one that cannot be encoded becomes a T00 Reject."""
+    try:
+        return ilp.encode(reply)
+    except Exception:
+        _log.exception("ILP handler returned a reply that cannot be encoded: %r", reply)
+        return ilp.encode(reject(ilp.ErrorCode.T00_INTERNAL_ERROR, triggered_by, "internal error"))

@@ -1,0 +1,54 @@
+"""The API on a real loopback socket over a real database, with an admin and two wallet accounts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from spsp_pull.api.app import build_app
+from spsp_pull.api.auth import Authenticator
+from spsp_pull.api.context import ApiContext, StaticIlpEndpoint
+from spsp_pull.bridge.service import Bridge
+from spsp_pull.config import Config
+from spsp_pull.domain.clock import ManualClock
+from spsp_pull.ilp.receiver_address import ReceiverAddresses
+from spsp_pull.store.accounts import create_account, ensure_admin
+from spsp_pull.store.database import Database
+
+ADMIN_KEY = "test-admin-key"
+
+
+@dataclass
+class Served:
+    client: TestClient[Any, Any]
+    context: ApiContext
+    wallet_key: str
+    other_key: str
+
+
+@asynccontextmanager
+async def served_api(db: Database, clock: ManualClock, bridge: Bridge | None = None) -> AsyncIterator[Served]:
+    now = clock.now()
+    admin = await ensure_admin(db, ADMIN_KEY, now)
+    wallet = await create_account(db, "wallet", now)
+    other = await create_account(db, "other", now)
+    context = ApiContext(
+        config=Config(host="pull.example", jwt_secret="offline-secret"),
+        db=db,
+        clock=clock,
+        addresses=ReceiverAddresses(b"s" * 32),
+        ilp=StaticIlpEndpoint("private.spsppull"),
+        auth=Authenticator(db),
+        admin_account_id=admin.id,
+        bridge=bridge,
+    )
+    client = TestClient(TestServer(build_app(context), host="127.0.0.1"))
+    await client.start_server()
+    try:
+        yield Served(client, context, wallet.key, other.key)
+    finally:
+        await client.close()

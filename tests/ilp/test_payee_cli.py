@@ -1,0 +1,99 @@
+"""The payee's side against a real server process: `spsp-pull pull`, `send` and `subscribe`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spsp_pull.store.database import Database, sqlite_url
+from spsp_pull.store.push_payments import push_count, push_total
+from tests.server_process import ServerProcess, create_pointer, run_cli
+
+ADMIN = "payee-admin"
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[ServerProcess]:
+    async with ServerProcess(tmp_path / "server", env={"SPSP_AUTH_TOKEN": ADMIN}, embedded_btp=True) as s:
+        yield s
+
+
+def btp(server: ServerProcess, user: str = "payee") -> str:
+    return f"btp+ws://{user}:secret-{user}@127.0.0.1:{server.btp_port}"
+
+
+async def create(server: ServerProcess, **fields: Any) -> str:
+    return await create_pointer(server, ADMIN, **{"amount": "2500", **fields})
+
+
+async def test_pull_everything_asked(server: ServerProcess) -> None:
+    token = await create(server)
+    status, out, err = await run_cli(
+        "pull", f"{server.url}/{token}", "--amount", "1500", "--btp", btp(server)
+    )
+    assert status == 0, err
+    assert out.strip() == "received 1500 of 1500 (complete)"
+    assert "1500/1500" in err  # the progress bar
+
+
+async def test_pull_more_than_available_reports_why_it_stopped(server: ServerProcess) -> None:
+    token = await create(server)
+    status, out, _ = await run_cli(
+        "pull", f"{server.url}/{token}", "--amount", "4000", "--btp", btp(server), "--window", "4"
+    )
+    assert status == 2
+    assert out.startswith("received 2500 of 4000 (the server ended the stream: Pull limit reached")
+
+
+async def test_pull_without_amount_takes_all_available(server: ServerProcess) -> None:
+    token = await create(server, amount="7777")
+    status, out, _ = await run_cli("pull", f"{server.url}/{token}", "--btp", btp(server), "--quiet")
+    assert status == 0
+    assert out.startswith("received 7777 (")
+
+
+async def test_unknown_pointer(server: ServerProcess) -> None:
+    status, _, err = await run_cli("pull", f"{server.url}/nope", "--amount", "1", "--btp", btp(server))
+    assert status == 1 and "InvalidPointerError" in err
+
+
+async def test_push_payment_is_received_and_recorded(server: ServerProcess) -> None:
+    status, out, err = await run_cli(
+        "send", f"{server.url}/.well-known/pay", "--amount", "5000", "--btp", btp(server)
+    )
+    assert status == 0, err
+    assert out.strip() == "sent 5000 of 5000 (complete)"
+    db = Database(sqlite_url(server.data_dir / "spsp-pull.sqlite3"))
+    try:
+        for _ in range(50):
+            if await push_count(db):
+                break
+            import asyncio
+
+            await asyncio.sleep(0.1)
+        assert await push_total(db) == 5000
+    finally:
+        await db.close()
+
+
+async def test_subscription_pulls_once_per_cycle_across_restarts(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    token = await create(server, amount="100", interval="PT2S", cycles=4, cap=True)
+    state = tmp_path / "subscription.json"
+    pointer = f"{server.url}/{token}"
+    args = ("subscribe", pointer, "--amount", "100", "--state", str(state), "--btp", btp(server))
+    status, _, err = await run_cli(*args, "--cycles", "2")
+    assert status == 0, err
+    first = json.loads(state.read_text())
+    cycles = [p["cycle"] for p in first["pulls"]]
+    assert len(cycles) == 2 and cycles[1] == cycles[0] + 1
+    status, _, err = await run_cli(*args, "--cycles", "1")  # restarted: continues with the next cycle
+    assert status == 0, err
+    after = [p["cycle"] for p in json.loads(state.read_text())["pulls"]]
+    assert after[:2] == cycles and after[2] == cycles[1] + 1
+    assert all(p["amount"] == "100" for p in json.loads(state.read_text())["pulls"])

@@ -1,0 +1,66 @@
+"""Pull features against a real server process: exchange rates and webhooks after a pull."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from spsp_pull.payee import pull, query
+from tests.ilp.test_payee_cli import ADMIN, btp, create
+from tests.server_process import ServerProcess
+
+
+async def test_pointer_in_another_asset_is_converted_down_and_debited_up(tmp_path: Path) -> None:
+    env = {"SPSP_AUTH_TOKEN": ADMIN, "SPSP_RATES": '{"USD/XRP": "2.5"}'}
+    async with ServerProcess(tmp_path, env=env, embedded_btp=True) as server:
+        token = await create(server, amount="100", assetCode="USD", assetScale=2)  # 1.00 USD = 2.5 XRP
+        first = await pull(f"{server.url}/{token}", 1_000_000_001, btp_url=btp(server))
+        assert first.complete  # 1.000000001 XRP
+        details = await _settled(f"{server.url}/{token}")
+        assert details["total"] == "41"  # 40.00000004 cents, rounded up
+        rest = await pull(f"{server.url}/{token}", None, btp_url=btp(server, "other"))
+        assert rest.amount == 1_475_000_000  # 59 cents of XRP, rounded down
+        assert (await _settled(f"{server.url}/{token}"))["available"] == "0"
+
+
+async def test_completed_pull_fires_the_webhook(tmp_path: Path) -> None:
+    received: list[dict[str, object]] = []
+    headers: list[str] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(json.loads(await request.read()))
+        headers.append(request.headers.get("Authorization", ""))
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    receiver = TestServer(app, host="127.0.0.1")
+    await receiver.start_server()
+    try:
+        async with ServerProcess(tmp_path, env={"SPSP_AUTH_TOKEN": ADMIN}, embedded_btp=True) as server:
+            token = await create(server, webhook=str(receiver.make_url("/hook")))
+            outcome = await pull(f"{server.url}/{token}", 1000, btp_url=btp(server))
+            assert outcome.complete
+            for _ in range(100):
+                if received:
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await receiver.close()
+    [body] = received
+    assert body["balanceTotal"] == "1000" and body["balanceInterval"] == "1000"
+    assert str(body["pointer"]).endswith(f"/{token}")
+    assert headers[0].startswith("Bearer ")
+
+
+async def _settled(url: str) -> dict[str, str]:
+    for _ in range(50):
+        balance = dict((await query(url)).pull["balance"])  # type: ignore[index]
+        if balance["total"] == balance["interval"]:
+            return balance
+        await asyncio.sleep(0.05)
+    return balance

@@ -1,0 +1,185 @@
+"""The reservation primitive under real concurrency: tasks in one process, and OS processes on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from spsp_pull.domain.agreement import balance
+from spsp_pull.domain.clock import ManualClock
+from spsp_pull.store import pointers, reservations
+from spsp_pull.store.database import Database
+from tests.conftest import DatabaseFactory
+from tests.store.pointer_factory import make_pointer
+
+LEASE = timedelta(seconds=60)
+
+
+async def ledger_total(db: Database, pointer_id: int) -> int:
+    return sum(p.amount for p in await pointers.pointer_pulls(db, pointer_id, limit=100_000))
+
+
+async def test_reserve_caps_at_available_and_settle_returns_the_rest(
+    db: Database, clock: ManualClock
+) -> None:
+    now = clock.now()
+    record = await make_pointer(db, now, amount=1000)
+    grant = await reservations.reserve(db, record.id, 5000, kind="stream", now=now, lease=LEASE)
+    assert grant is not None and grant.amount == 1000
+    assert await reservations.reserve(db, record.id, 1, kind="stream", now=now, lease=LEASE) is None
+    settled = await reservations.settle(db, grant.reservation_id, 600, now=now)
+    assert (settled.sent, settled.returned) == (600, 400)
+    after = await pointers.find_by_id(db, record.id)
+    assert after is not None
+    assert balance(after.version, after.usage, now, None).available == 400
+    assert after.usage.pulled_total == 600 and after.reserved_total == 0
+    with pytest.raises(reservations.ReservationClosed):
+        await reservations.release(db, grant.reservation_id, now=now)
+    assert await ledger_total(db, record.id) == 600
+
+
+async def test_release_gives_everything_back(db: Database, clock: ManualClock) -> None:
+    now = clock.now()
+    record = await make_pointer(db, now, amount=1000)
+    grant = await reservations.reserve(db, record.id, 700, kind="stream", now=now, lease=LEASE)
+    assert grant is not None
+    await reservations.release(db, grant.reservation_id, now=now)
+    again = await reservations.reserve(db, record.id, 5000, kind="stream", now=now, lease=LEASE)
+    assert again is not None and again.amount == 1000
+
+
+async def test_expired_lease_is_debited_in_full(db: Database, clock: ManualClock) -> None:
+    now = clock.now()
+    record = await make_pointer(db, now, amount=1000)
+    grant = await reservations.reserve(db, record.id, 300, kind="stream", now=now, lease=LEASE)
+    assert grant is not None
+    assert await reservations.recover_expired(db, now=now + LEASE / 2) == []
+    recovered = await reservations.recover_expired(db, now=now + LEASE + timedelta(seconds=1))
+    assert [(r.reservation_id, r.sent) for r in recovered] == [(grant.reservation_id, 300)]
+    after = await pointers.find_by_id(db, record.id)
+    assert after is not None and after.usage.pulled_total == 300 and after.reserved_total == 0
+    assert [p.kind for p in await pointers.pointer_pulls(db, record.id)] == ["recovered"]
+
+
+async def test_reservation_in_flight_across_a_cycle_boundary(db: Database, clock: ManualClock) -> None:
+    now = clock.now()
+    record = await make_pointer(db, now, amount=1000, cap=True, interval="P1D")
+    grant = await reservations.reserve(db, record.id, 1000, kind="stream", now=now, lease=LEASE)
+    assert grant is not None
+    later = now + timedelta(days=1, seconds=1)
+    await reservations.settle(db, grant.reservation_id, 400, now=later)
+    after = await pointers.find_by_id(db, record.id)
+    assert after is not None
+    # The 600 returned belonged to cycle 1, which is over: cycle 2 offers its own full amount.
+    assert balance(after.version, after.usage, later, None).available == 1000
+    assert after.usage.pulled_total == 400
+
+
+async def test_many_tasks_never_hold_more_than_the_allowance(db: Database, clock: ManualClock) -> None:
+    now = clock.now()
+    allowance = 20_000
+    record = await make_pointer(db, now, amount=allowance, cycles=1)
+    rng = random.Random(7)
+    outstanding = 0
+    settled_total = 0
+    peak = 0
+
+    async def worker() -> None:
+        nonlocal outstanding, settled_total, peak
+        for _ in range(200):
+            grant = await reservations.reserve(
+                db, record.id, rng.randint(1, 900), kind="stream", now=now, lease=LEASE
+            )
+            if grant is None:
+                return
+            outstanding += grant.amount
+            peak = max(peak, outstanding + settled_total)
+            assert outstanding + settled_total <= allowance
+            await asyncio.sleep(0)
+            roll = rng.random()
+            sent = grant.amount if roll < 0.7 else (rng.randint(0, grant.amount) if roll < 0.9 else 0)
+            await reservations.settle(db, grant.reservation_id, sent, now=now)
+            outstanding -= grant.amount
+            settled_total += sent
+        raise AssertionError("a worker did not run out of allowance in 200 rounds")
+
+    await asyncio.gather(*(worker() for _ in range(20)))
+    after = await pointers.find_by_id(db, record.id)
+    assert after is not None
+    assert settled_total == allowance == after.usage.pulled_total == await ledger_total(db, record.id)
+    assert after.reserved_total == 0
+    assert peak <= allowance
+
+
+HAMMER = Path(__file__).with_name("hammer.py")
+
+
+@pytest.mark.parametrize("backend", ["postgres", "sqlite"], indirect=True)
+async def test_two_processes_never_hold_more_than_the_allowance(
+    db_factory: DatabaseFactory, clock: ManualClock
+) -> None:
+    url, schema = await db_factory.url_and_schema()
+    db = Database(url, schema=schema)
+    await db.migrate()
+    try:
+        now = clock.now()
+        allowance = 30_000
+        record = await make_pointer(db, now, amount=allowance, cycles=1)
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(HAMMER),
+                url,
+                schema or "",
+                str(record.id),
+                now.isoformat(),
+                str(seed),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            for seed in (1, 2)
+        ]
+        for proc in procs:
+            assert proc.stdout is not None
+            ready = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+            assert ready == b"ready\n", ready
+        start_together = (proc.communicate(b"go\n") for proc in procs)
+        outputs = await asyncio.wait_for(asyncio.gather(*start_together), timeout=120)
+        totals = []
+        for proc, (out, err) in zip(procs, outputs, strict=True):
+            assert proc.returncode == 0, err.decode()
+            totals.append(int(out.decode().split()[-1]))
+        after = await pointers.find_by_id(db, record.id)
+        assert after is not None
+        assert all(t > 0 for t in totals), f"both processes must have pulled: {totals}"
+        assert sum(totals) == allowance == after.usage.pulled_total == await ledger_total(db, record.id)
+        assert after.reserved_total == 0
+    finally:
+        await db.close()
+        if schema is not None:
+            from tests.conftest import _drop_schema
+
+            await _drop_schema(schema)
+
+
+async def test_sender_lease_is_exclusive_and_runs_out(db: Database, clock: ManualClock) -> None:
+    from spsp_pull.store import sender_lease
+
+    now = clock.now()
+    record = await make_pointer(db, now)
+    ttl = timedelta(seconds=10)
+    assert await sender_lease.acquire(db, record.id, "a", now=now, ttl=ttl)
+    assert not await sender_lease.acquire(db, record.id, "b", now=now, ttl=ttl)
+    assert await sender_lease.acquire(db, record.id, "a", now=now + timedelta(seconds=5), ttl=ttl)
+    assert not await sender_lease.acquire(db, record.id, "b", now=now + timedelta(seconds=14), ttl=ttl)
+    assert await sender_lease.acquire(db, record.id, "b", now=now + timedelta(seconds=15), ttl=ttl)
+    await sender_lease.release(db, record.id, "a")  # not the holder: no effect
+    assert not await sender_lease.acquire(db, record.id, "a", now=now + timedelta(seconds=16), ttl=ttl)
+    await sender_lease.release(db, record.id, "b")
+    assert await sender_lease.acquire(db, record.id, "a", now=now + timedelta(seconds=16), ttl=ttl)
