@@ -64,10 +64,6 @@ class PullBudget:
         if self.fulfilled > self.send_limit:
             raise AssertionError("delivered more than the reservations cover")
 
-    def has_used_up(self, *, keep: int = 0) -> bool:
-        """Whether `used_up(keep=keep)` would settle anything."""
-        return len(self._open) > keep and self._debited + self._open[0].amount <= self.debit
-
     def used_up(self, *, keep: int = 0) -> list[GrantShare]:
         """Grants the debit has wholly used: settle them now, in full (leaving the newest `keep` open)."""
         shares = []

@@ -1,12 +1,13 @@
 """One payee's STREAM connection to a pull pointer: the server sends on the payee's stream, within the
 agreement, every unit covered by a reservation made before the Prepare carrying it goes out.
 
-The session keeps the stream's `sendMax` equal to what its reservations cover (`PullBudget.send_limit`). When
-the payee wants more than that, it reserves another chunk; when nothing more can be reserved, the stream
-closes
-as soon as what was reserved has been sent (RFC 0036: the server ends the stream at sendMax, so a JS puller's
-`receiveTotal` settles at once with a partial amount). Grants the deliveries have used up are settled as the
-pull goes; the rest when it ends. Only one stream per pointer sends at a time, across instances (a lease).
+The session keeps the stream's `sendMax` equal to what its reservations cover (`PullBudget.send_limit`).
+When the payee wants more than that, it reserves another chunk; when nothing more can be reserved, the
+stream closes as soon as what was reserved has been sent (RFC 0036: the server ends the stream at sendMax,
+so a JS puller's `receiveTotal` settles at once with a partial amount). Grants the deliveries have used up
+are settled in the transaction that reserves the next chunk (one write per chunk; chunks double from
+`chunk_packets` up to `max_chunk_packets`); the rest when it ends. Only one stream per pointer sends at a
+time, across instances (a lease).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ PULL_LIMIT_REACHED = "Pull limit reached: nothing more is available on this poin
 class PullSettings:
     reservation_lease: timedelta = timedelta(seconds=60)
     sender_lease: timedelta = timedelta(seconds=15)
-    chunk_packets: int = 64
+    chunk_packets: int = 64  # the first reservation covers this many packets of the current size
+    max_chunk_packets: int = 512  # each further one twice the last, up to this: what a crash can strand
     lease_wait: timedelta = timedelta(seconds=55)
 
 
@@ -79,9 +81,8 @@ class PullSession:
         self._has_lease = False
         self._lease_renewed = clock.now()
         self._grant_times: list[datetime] = []
-        self._unsettled: list[GrantShare] = []
         self._packet_seen: int | None = None  # the packet size the send loop last planned with
-        self._settler: asyncio.Task[None] | None = None
+        self._chunk_packets = settings.chunk_packets
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
@@ -111,16 +112,14 @@ class PullSession:
 
     def _turn_due(self) -> bool:
         """After a delivery: whether the send loop has anything to decide (a delivery that leaves plenty of
-        reserved budget, with nothing to settle, lets it sleep on: this runs once per packet)."""
+        reserved budget lets it sleep on: this runs once per packet)."""
         sid = self._stream_id
         packet = self._conn.max_packet_amount
         if sid is None or self._exhausted or packet is None or packet != self._packet_seen:
             return True
-        if self._budget.has_used_up(keep=1):
-            return True
         view = self._conn.stream(sid)
         unused = self._budget.send_limit - view.total_sent - view.in_flight
-        return unused < max(1, packet * self._settings.chunk_packets // 2) or view.in_flight == 0
+        return unused < self._low_water(packet) or view.in_flight == 0
 
     def _local_units(self, receive_max: int, total_received: int) -> int:
         if receive_max >= U64_MAX:
@@ -147,8 +146,6 @@ class PullSession:
             self._kick()
         finally:
             await self._close_grants(final=True)
-            if self._has_lease:
-                await sender_lease.release(self._db, self._pointer.id, self._holder)
 
     async def _acquire_sender_lease(self) -> bool:
         deadline = self._clock.now() + self._settings.lease_wait
@@ -192,13 +189,12 @@ class PullSession:
                 continue
             self._packet_seen = self._conn.max_packet_amount
             chunk = self._chunk_target(wanted)
-            if wanted > 0 and not self._exhausted and unused < max(1, chunk // 2):
+            if wanted > 0 and not self._exhausted and unused < self._low_water(chunk):
                 # Reserve ahead by one chunk at most: what a crash can strand stays small.
                 await self._reserve(min(wanted, chunk))
                 self._conn.set_send_max(sid, self._budget.send_limit)
                 self._kick()
                 continue
-            self._settle_used_up()
             if self._exhausted and unused <= 0 and view.in_flight == 0:
                 # Everything the agreement allows has gone: end the stream (RFC 0036). The message
                 # makes both JS client generations end their receiveTotal at once (without one,
@@ -210,9 +206,15 @@ class PullSession:
                 break
             await self._wait_change(IDLE_CHECK)
 
+    def _low_water(self, chunk: int) -> int:
+        """Reserve the next chunk when less than this is left unsent: half the first chunk, enough to cover
+        the time the reservation takes (not half the current chunk: that would hold twice what is needed)."""
+        packet = self._conn.max_packet_amount
+        return max(1, (chunk if packet is None else packet * self._settings.chunk_packets) // 2)
+
     def _chunk_target(self, wanted: int) -> int:
         packet = self._conn.max_packet_amount
-        return wanted if packet is None else max(packet * self._settings.chunk_packets, 1)
+        return wanted if packet is None else max(packet * self._chunk_packets, 1)
 
     def _rechunk_due(self, unused: int) -> bool:
         """Holding much more than the next chunks need (the packet size turned out small), or grants near
@@ -220,62 +222,73 @@ class PullSession:
         if not self._budget.open_grants:
             return False
         packet = self._conn.max_packet_amount
-        oversized = packet is not None and unused > 2 * packet * self._settings.chunk_packets
+        oversized = packet is not None and unused > 2 * packet * self._chunk_packets
         stale = bool(self._grant_times) and (
             self._clock.now() - self._grant_times[0] > self._settings.reservation_lease / 2
         )
         return oversized or stale
 
     async def _reserve(self, server_units: int) -> None:
+        """Hold the next chunk, settling the grants already used up in the same transaction."""
         want = self._budget.pointer_units_for(server_units)
+        used_up = self._take_used_up()
         now = self._clock.now()
-        grant = await reservations.reserve(
-            self._db, self._pointer.id, want, kind="stream", now=now, lease=self._settings.reservation_lease
-        )
+        try:
+            _, grant = await reservations.settle_and_reserve(
+                self._db,
+                [(share.reservation_id, share.sent) for share in used_up],
+                self._pointer.id,
+                want,
+                kind="stream",
+                now=now,
+                lease=self._settings.reservation_lease,
+            )
+        except ReservationClosed:
+            # One of them was recovered (its lease ran out): settle the others one by one, and stop.
+            self._exhausted = True
+            for share in used_up:
+                await self._settle(share, notify=False)
+            return
         log.debug("pointer %d: reserved %s of %d wanted", self._pointer.id, grant and grant.amount, want)
         if grant is None:
             self._exhausted = True
             return
         self._budget.add_grant(grant.reservation_id, grant.amount)
         self._grant_times.append(now)
+        self._chunk_packets = min(2 * self._chunk_packets, self._settings.max_chunk_packets)
         if grant.amount < want:
             self._exhausted = True  # that was all that is available
 
-    def _settle_used_up(self) -> None:
-        """Settle the grants the deliveries have used up, in the background: the send loop goes on reserving
-        (a settlement only records what already left; the next reservation is what keeps packets going).
-
-        The newest grant stays open until the pull ends: its settlement announces the pull (webhook) in the
-        same transaction."""
+    def _take_used_up(self) -> list[GrantShare]:
+        """The grants the deliveries have wholly used (settled with the next reservation). The newest stays
+        open until the pull ends: its settlement announces the pull (webhook) in the same transaction."""
         shares = self._budget.used_up(keep=1)
-        if not shares:
-            return
         del self._grant_times[: len(shares)]
-        self._unsettled.extend(shares)
-        if self._settler is None or self._settler.done():
-            self._settler = asyncio.get_running_loop().create_task(self._settle_in_order())
-
-    async def _settle_in_order(self) -> None:
-        while self._unsettled:
-            await self._settle(self._unsettled.pop(0), notify=False)
-
-    async def _settled(self) -> None:
-        """Until the background settlements are done (a failed one is left to lease recovery)."""
-        settler, self._settler = self._settler, None
-        if settler is not None:
-            try:
-                await settler
-            except Exception:
-                log.exception("settling used-up reservations of pointer %d failed", self._pointer.id)
-            self._unsettled.clear()
+        return shares
 
     async def _close_grants(self, *, final: bool) -> None:
-        await self._settled()
+        """Settle every open grant in one transaction; at the end of the pull (`final`) it announces the
+        pull and releases the sender lease too."""
         shares = self._budget.close_all()
         self._grant_times.clear()
-        for i, share in enumerate(shares):
-            last = final and i == len(shares) - 1
-            await self._settle(share, notify=last and self.delivered > 0)
+        notify = self._notify if final and self.delivered > 0 else None
+        release = (self._pointer.id, self._holder) if final and self._has_lease else None
+        if not shares and release is None:
+            return
+        try:
+            await reservations.settle_all(
+                self._db,
+                [(share.reservation_id, share.sent) for share in shares],
+                now=self._clock.now(),
+                notify=notify,
+                release_sender=release,
+            )
+        except ReservationClosed:
+            # One was recovered (its lease ran out): settle the others one by one.
+            for i, share in enumerate(shares):
+                await self._settle(share, notify=notify is not None and i == len(shares) - 1)
+            if release is not None:
+                await sender_lease.release(self._db, *release)
 
     async def _settle(self, share: GrantShare, *, notify: bool) -> None:
         try:

@@ -9,14 +9,15 @@ out: it is debited in full, because some of it may have been delivered and nobod
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from spsp_pull.domain.agreement import balance, current_cycle
-from spsp_pull.store import models
+from spsp_pull.store import models, sender_lease
 from spsp_pull.store.database import Database
 from spsp_pull.store.outbox import enqueue
 from spsp_pull.store.pointers import PointerNotFound, lock_pointer
@@ -62,39 +63,110 @@ async def reserve(
     if want < minimum or minimum < 1:
         return None
     async with db.write() as session:
-        row = await lock_pointer(session, models.Pointer.id == pointer_id)
-        if row is None:
-            raise PointerNotFound(str(pointer_id))
-        record = pointer_record(row)
-        available = balance(record.version, record.usage, now, record.cancelled_at).available
-        amount = min(want, available)
-        if amount < minimum:
-            return None
-        cycle = current_cycle(record.version, now)
-        usage = record.usage
-        usage = replace(
-            usage,
-            used_since_anchor=usage.used_since_anchor + amount,
-            used_in_cycle=usage.in_cycle(cycle) + amount,
-            cycle=cycle,
+        return await _reserve_in(session, pointer_id, want, kind=kind, now=now, lease=lease, minimum=minimum)
+
+
+async def settle_and_reserve(
+    db: Database,
+    settle_first: Sequence[tuple[int, int]],
+    pointer_id: int,
+    want: int,
+    *,
+    kind: str,
+    now: datetime,
+    lease: timedelta,
+) -> tuple[list[Settlement], Grant | None]:
+    """`settle` each `(reservation_id, sent)` of `settle_first`, then `reserve` on `pointer_id`, in one
+    transaction (a pull that goes on settles what it used up and holds the next chunk in one write).
+
+    All or nothing: a reservation in `settle_first` that is already closed raises `ReservationClosed` and
+    nothing is settled or reserved."""
+    async with db.write() as session:
+        settled = [
+            await _close_in(session, reservation_id, sent, now=now, state="settled", kind=None, notify=None)
+            for reservation_id, sent in settle_first
+        ]
+        grant = (
+            await _reserve_in(session, pointer_id, want, kind=kind, now=now, lease=lease, minimum=1)
+            if want >= 1
+            else None
         )
-        apply_usage(row, usage)
-        row.reserved_total = record.reserved_total + amount
-        reservation = models.Reservation(
-            pointer_id=pointer_id,
-            amount=amount,
-            kind=kind,
-            version=record.version.number,
-            cycle=cycle,
-            state="open",
-            settled=0,
-            created_at=now,
-            lease_until=now + lease,
-            closed_at=None,
-        )
-        session.add(reservation)
-        await session.flush()
-        return Grant(reservation.id, pointer_id, amount, cycle, reservation.lease_until)
+        return settled, grant
+
+
+async def settle_all(
+    db: Database,
+    shares: Sequence[tuple[int, int]],
+    *,
+    now: datetime,
+    notify: WebhookBody | None = None,
+    release_sender: tuple[int, str] | None = None,
+) -> list[Settlement]:
+    """`settle` each `(reservation_id, sent)` in one transaction (the end of a pull); `notify` goes with the
+    last one. With `release_sender=(pointer_id, holder)` the pull's sender lease is released in it too.
+
+    All or nothing, as `settle_and_reserve`."""
+    async with db.write() as session:
+        settled = [
+            await _close_in(
+                session,
+                reservation_id,
+                sent,
+                now=now,
+                state="settled",
+                kind=None,
+                notify=notify if i == len(shares) - 1 else None,
+            )
+            for i, (reservation_id, sent) in enumerate(shares)
+        ]
+        if release_sender is not None:
+            await sender_lease.release_in(session, *release_sender)
+        return settled
+
+
+async def _reserve_in(
+    session: AsyncSession,
+    pointer_id: int,
+    want: int,
+    *,
+    kind: str,
+    now: datetime,
+    lease: timedelta,
+    minimum: int,
+) -> Grant | None:
+    row = await lock_pointer(session, models.Pointer.id == pointer_id)
+    if row is None:
+        raise PointerNotFound(str(pointer_id))
+    record = pointer_record(row)
+    available = balance(record.version, record.usage, now, record.cancelled_at).available
+    amount = min(want, available)
+    if amount < minimum:
+        return None
+    cycle = current_cycle(record.version, now)
+    usage = record.usage
+    usage = replace(
+        usage,
+        used_since_anchor=usage.used_since_anchor + amount,
+        used_in_cycle=usage.in_cycle(cycle) + amount,
+        cycle=cycle,
+    )
+    apply_usage(row, usage)
+    row.reserved_total = record.reserved_total + amount
+    reservation = models.Reservation(
+        pointer_id=pointer_id,
+        amount=amount,
+        kind=kind,
+        version=record.version.number,
+        cycle=cycle,
+        state="open",
+        settled=0,
+        created_at=now,
+        lease_until=now + lease,
+        closed_at=None,
+    )
+    session.add(reservation)
+    await session.flush()
+    return Grant(reservation.id, pointer_id, amount, cycle, reservation.lease_until)
 
 
 async def settle(
@@ -171,50 +243,63 @@ async def _close(
     notify: WebhookBody | None,
 ) -> Settlement:
     async with db.write() as session:
-        reservation = await session.get(models.Reservation, reservation_id, with_for_update=True)
-        if reservation is None or reservation.state != "open":
-            raise ReservationClosed(str(reservation_id))
-        row = await lock_pointer(session, models.Pointer.id == reservation.pointer_id)
-        assert row is not None
-        amount = reservation.amount
-        sent = amount if sent is None else sent
-        if not 0 <= sent <= amount:
-            raise ValueError(f"settled {sent} outside the reservation of {amount}")
-        returned = amount - sent
-        record = pointer_record(row)
-        usage = record.usage
-        # Give back the unused part only to the counters that still include it: a revision since the
-        # reservation may have moved the anchor past it (then it stays counted, in the payer's favour).
-        usage = replace(
-            usage,
-            pulled_total=usage.pulled_total + sent,
-            used_since_anchor=usage.used_since_anchor
-            - (returned if reservation.cycle >= record.version.base_cycle else 0),
-            used_in_cycle=usage.used_in_cycle - (returned if reservation.cycle == usage.cycle else 0),
+        return await _close_in(session, reservation_id, sent, now=now, state=state, kind=kind, notify=notify)
+
+
+async def _close_in(
+    session: AsyncSession,
+    reservation_id: int,
+    sent: int | None,
+    *,
+    now: datetime,
+    state: str,
+    kind: str | None,
+    notify: WebhookBody | None,
+) -> Settlement:
+    reservation = await session.get(models.Reservation, reservation_id, with_for_update=True)
+    if reservation is None or reservation.state != "open":
+        raise ReservationClosed(str(reservation_id))
+    row = await lock_pointer(session, models.Pointer.id == reservation.pointer_id)
+    assert row is not None
+    amount = reservation.amount
+    sent = amount if sent is None else sent
+    if not 0 <= sent <= amount:
+        raise ValueError(f"settled {sent} outside the reservation of {amount}")
+    returned = amount - sent
+    record = pointer_record(row)
+    usage = record.usage
+    # Give back the unused part only to the counters that still include it: a revision since the
+    # reservation may have moved the anchor past it (then it stays counted, in the payer's favour).
+    usage = replace(
+        usage,
+        pulled_total=usage.pulled_total + sent,
+        used_since_anchor=usage.used_since_anchor
+        - (returned if reservation.cycle >= record.version.base_cycle else 0),
+        used_in_cycle=usage.used_in_cycle - (returned if reservation.cycle == usage.cycle else 0),
+    )
+    apply_usage(row, usage)
+    row.reserved_total = record.reserved_total - amount
+    reservation.state = state
+    reservation.settled = sent
+    reservation.closed_at = now
+    if sent:
+        session.add(
+            models.Pull(
+                pointer_id=reservation.pointer_id,
+                reservation_id=reservation.id,
+                amount=sent,
+                kind=kind or reservation.kind,
+                cycle=reservation.cycle,
+                created_at=now,
+            )
         )
-        apply_usage(row, usage)
-        row.reserved_total = record.reserved_total - amount
-        reservation.state = state
-        reservation.settled = sent
-        reservation.closed_at = now
-        if sent:
-            session.add(
-                models.Pull(
-                    pointer_id=reservation.pointer_id,
-                    reservation_id=reservation.id,
-                    amount=sent,
-                    kind=kind or reservation.kind,
-                    cycle=reservation.cycle,
-                    created_at=now,
-                )
-            )
-        if notify is not None and row.webhook:
-            enqueue(
-                session,
-                url=row.webhook,
-                event="pull.completed",
-                body=notify(pointer_record(row), now),
-                now=now,
-                pointer_id=row.id,
-            )
-        return Settlement(reservation.id, reservation.pointer_id, sent, returned)
+    if notify is not None and row.webhook:
+        enqueue(
+            session,
+            url=row.webhook,
+            event="pull.completed",
+            body=notify(pointer_record(row), now),
+            now=now,
+            pointer_id=row.id,
+        )
+    return Settlement(reservation.id, reservation.pointer_id, sent, returned)

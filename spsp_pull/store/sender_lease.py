@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
@@ -33,8 +34,13 @@ async def acquire(db: Database, pointer_id: int, holder: str, *, now: datetime, 
 
 async def release(db: Database, pointer_id: int, holder: str) -> None:
     async with db.write() as session:
-        await session.execute(
-            update(models.Pointer)
-            .where(and_(models.Pointer.id == pointer_id, models.Pointer.sender == holder))
-            .values(sender=None, sender_until=None)
-        )
+        await release_in(session, pointer_id, holder)
+
+
+async def release_in(session: AsyncSession, pointer_id: int, holder: str) -> None:
+    """`release` within a transaction the caller holds."""
+    await session.execute(
+        update(models.Pointer)
+        .where(and_(models.Pointer.id == pointer_id, models.Pointer.sender == holder))
+        .values(sender=None, sender_until=None)
+    )

@@ -189,7 +189,8 @@ async def test_server_killed_mid_pull_never_lets_out_more_than_it_debited(
 ) -> None:
     env = {"SPSP_RESERVATION_LEASE": "5"}
     server = await uplinked(tmp_path, connector_1000, "pullsrv", **env)
-    token = await create(server, amount="1000000")
+    allowance = 3_000_000  # more than the pull: what the crash leaves must still be pullable afterwards
+    token = await create(server, amount=str(allowance))
     puller = asyncio.create_task(
         run_js_pullers(f"{server.url}/{token}", connector_1000.port, 1_000_000, timeout=20)
     )
@@ -210,7 +211,7 @@ async def test_server_killed_mid_pull_never_lets_out_more_than_it_debited(
         debited = int(after["total"])
         print(f"killed mid-pull: payee received {result.received}, ledger debited {debited}")
         assert debited >= result.received, "the payee received more than the ledger debited"
-        assert int(after["available"]) == 1_000_000 - debited
+        assert int(after["available"]) == allowance - debited
         [again] = await run_js_pullers(f"{restarted.url}/{token}", connector_1000.port, 1000)
         assert again.ok and again.received == 1000
     finally:
