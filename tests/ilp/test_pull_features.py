@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -64,3 +65,21 @@ async def _settled(url: str) -> dict[str, str]:
             return balance
         await asyncio.sleep(0.05)
     return balance
+
+
+async def test_a_long_pull_reserves_in_doubling_chunks_and_settles_each_in_the_ledger(tmp_path: Path) -> None:
+    """1,000 packets of 1,000: grants of 64, 128, 256 and 512 packets (the cap), then what is left; each
+    used-up grant settled in full with the next reservation, the last with the end of the pull."""
+    env = {"SPSP_AUTH_TOKEN": ADMIN, "SPSP_MAX_PACKET_AMOUNT": "1000"}
+    async with ServerProcess(tmp_path, env=env, embedded_btp=True) as server:
+        token = await create(server, amount="5000000")
+        outcome = await pull(f"{server.url}/{token}", 1_000_000, btp_url=btp(server), max_in_flight=4)
+        assert outcome.complete
+        async with aiohttp.ClientSession() as http:
+            async with http.get(
+                f"{server.url}/pointers/{token}", headers={"Authorization": f"Bearer {ADMIN}"}
+            ) as response:
+                detail = await response.json()
+    ledger = sorted(detail["pulls"], key=lambda p: int(p["id"]))
+    assert [int(p["amount"]) for p in ledger] == [64_000, 128_000, 256_000, 512_000, 40_000]
+    assert detail["balanceTotal"] == "1000000"

@@ -183,3 +183,53 @@ async def test_sender_lease_is_exclusive_and_runs_out(db: Database, clock: Manua
     assert not await sender_lease.acquire(db, record.id, "a", now=now + timedelta(seconds=16), ttl=ttl)
     await sender_lease.release(db, record.id, "b")
     assert await sender_lease.acquire(db, record.id, "a", now=now + timedelta(seconds=16), ttl=ttl)
+
+
+async def test_settle_and_reserve_is_one_transaction_all_or_nothing(db: Database, clock: ManualClock) -> None:
+    now = clock.now()
+    record = await make_pointer(db, now, amount=1000)
+    first = await reservations.reserve(db, record.id, 300, kind="stream", now=now, lease=LEASE)
+    second = await reservations.reserve(db, record.id, 300, kind="stream", now=now, lease=LEASE)
+    assert first is not None and second is not None
+    await reservations.release(db, second.reservation_id, now=now)
+    with pytest.raises(reservations.ReservationClosed):
+        await reservations.settle_and_reserve(
+            db, [(first.reservation_id, 300), (second.reservation_id, 300)], record.id, 500,
+            kind="stream", now=now, lease=LEASE,
+        )  # fmt: skip
+    unchanged = await pointers.find_by_id(db, record.id)
+    assert unchanged is not None
+    assert unchanged.reserved_total == 300 and unchanged.usage.pulled_total == 0
+    assert await reservations.open_reservations(db, record.id) == [first.reservation_id]
+
+    settled, grant = await reservations.settle_and_reserve(
+        db, [(first.reservation_id, 250)], record.id, 5000, kind="stream", now=now, lease=LEASE
+    )
+    assert [(s.sent, s.returned) for s in settled] == [(250, 50)]
+    assert grant is not None and grant.amount == 750  # what the settlement gave back is available again
+    after = await pointers.find_by_id(db, record.id)
+    assert after is not None
+    assert after.usage.pulled_total == 250 and after.reserved_total == 750
+    assert await ledger_total(db, record.id) == 250
+
+
+async def test_settle_all_closes_the_pull_and_releases_its_sender_lease(
+    db: Database, clock: ManualClock
+) -> None:
+    from spsp_pull.store import sender_lease
+
+    now = clock.now()
+    record = await make_pointer(db, now, amount=1000)
+    ttl = timedelta(seconds=10)
+    assert await sender_lease.acquire(db, record.id, "puller", now=now, ttl=ttl)
+    grants = [
+        await reservations.reserve(db, record.id, 400, kind="stream", now=now, lease=LEASE) for _ in "ab"
+    ]
+    shares = [(g.reservation_id, 400 if i == 0 else 100) for i, g in enumerate(grants) if g is not None]
+    settled = await reservations.settle_all(db, shares, now=now, release_sender=(record.id, "puller"))
+    assert [s.sent for s in settled] == [400, 100]
+    assert await sender_lease.acquire(db, record.id, "another", now=now, ttl=ttl)
+    after = await pointers.find_by_id(db, record.id)
+    assert after is not None
+    assert after.usage.pulled_total == 500 and after.reserved_total == 0
+    assert balance(after.version, after.usage, now, None).available == 500
