@@ -44,8 +44,11 @@ class PointerNotFound(LookupError):
 
 
 def new_token() -> str:
-    """128 random bits, base64url: the bearer capability that names a pointer in its URL."""
-    return secrets.token_urlsafe(16)
+    """128 random bits, base64url: the bearer capability that names a pointer in its URL. Never starting with
+    "-", which a command line would take for an option (`spsp-pull show -x...`)."""
+    while (token := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return token
 
 
 def new_tag() -> str:

@@ -25,3 +25,10 @@ async def test_month_end_schedule_survives_a_revision_and_the_database(db: Datab
     versions = await pointers.pointer_versions(db, record.id)
     assert [v.version.number for v in versions] == [1, 2]
     assert versions[1].version == reread.version
+
+
+def test_tokens_never_look_like_command_line_options() -> None:
+    tokens = {pointers.new_token() for _ in range(5000)}  # 1 in 64 base64url strings starts with "-"
+    assert len(tokens) == 5000
+    assert not [t for t in tokens if t.startswith("-")]
+    assert all(len(t) == 22 for t in tokens)
