@@ -3,9 +3,12 @@ the same SPSP query load against the JS pull server.
 
     python -m bench.http_api --backend sqlite --concurrency 50 --creates 2000 --queries 20000
     python -m bench.http_api --backend js --queries 20000
+    python -m bench.http_api --backend ceiling-asyncio --queries 20000
 
 Load comes from `bench.loadgen` (keep-alive connections, one request in flight on each), the same for every
-server; the server's CPU time is read from /proc around each phase.
+server; the server's CPU time is read from /proc around each phase. The ceiling servers
+(`bench.ceiling_server`) answer a constant SPSP body: what this load generator can get out of a bare
+asyncio.Protocol, and out of aiohttp itself, on this machine.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import contextlib
 import json
 import os
 import secrets
+import sys
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
@@ -39,11 +43,13 @@ AGREEMENT = {
 POSTGRES = os.environ.get("SPSP_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 SPSP_ACCEPT = {"Accept": "application/spsp4+json"}
 QUERY_POINTERS = 1000
+CEILINGS = ("asyncio", "aiohttp")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class HttpResult:
-    server: str  # "sqlite", "postgres" (ours) or "js"
+    server: str  # "sqlite", "postgres" (ours), "js", "ceiling-asyncio" or "ceiling-aiohttp"
     concurrency: int
     creates: int
     creates_per_s: float
@@ -121,6 +127,43 @@ async def bench_js(concurrency: int, queries: int) -> HttpResult:
     return _result("js", concurrency, 0, 0.0, result, cpu_ms)
 
 
+@contextlib.asynccontextmanager
+async def ceiling_server(kind: str) -> AsyncIterator[tuple[int, int]]:
+    """A `bench.ceiling_server` process: (port, pid); terminated by PID afterwards, killed if it lingers."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.ceiling_server",
+        kind,
+        "--port",
+        "0",
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        if not line.strip():
+            raise RuntimeError(f"ceiling server {kind} exited {await process.wait()} before listening")
+        yield int(line), process.pid
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def bench_ceiling(kind: str, concurrency: int, queries: int) -> HttpResult:
+    """The same query load against a constant-answer server (`bench.ceiling_server`)."""
+    paths = ["/" + secrets.token_urlsafe(16) for _ in range(QUERY_POINTERS)]
+    async with ceiling_server(kind) as (port, pid):
+        result, cpu_ms = await query_load(port, paths, pid, queries, concurrency)
+    return _result(f"ceiling-{kind}", concurrency, 0, 0.0, result, cpu_ms)
+
+
 def _result(
     server: str, concurrency: int, creates: int, creates_per_s: float, queries: loadgen.LoadResult, cpu: float
 ) -> HttpResult:
@@ -139,13 +182,18 @@ def _result(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", choices=["sqlite", "postgres", "js"], default="sqlite")
+    ceilings = [f"ceiling-{kind}" for kind in CEILINGS]
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "js", *ceilings], default="sqlite")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--creates", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=20000)
     args = parser.parse_args()
     if args.backend == "js":
         result = asyncio.run(bench_js(args.concurrency, args.queries))
+    elif args.backend in ceilings:
+        result = asyncio.run(
+            bench_ceiling(args.backend.removeprefix("ceiling-"), args.concurrency, args.queries)
+        )
     else:
         result = asyncio.run(bench_ours(args.backend, args.concurrency, args.creates, args.queries))
     print(json.dumps(asdict(result)))

@@ -188,12 +188,16 @@ async def run_groups(
         results["many_direct"] = _summaries(direct["many"])
     if "http" in groups:
         backends = ["sqlite", "postgres"] if postgres else ["sqlite"]
-        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in ["js", *backends]}
+        ceilings = [f"ceiling-{kind}" for kind in http_api.CEILINGS]
+        rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in ["js", *backends, *ceilings]}
         for i in range(sizes.http_rounds):
             for name in rounds:
                 log(f"http: {name} (round {i + 1} of {sizes.http_rounds})")
                 if name == "js":
                     result = await http_api.bench_js(sizes.concurrency, sizes.queries)
+                elif name in ceilings:
+                    kind = name.removeprefix("ceiling-")
+                    result = await http_api.bench_ceiling(kind, sizes.concurrency, sizes.queries)
                 else:
                     result = await http_api.bench_ours(name, sizes.concurrency, sizes.creates, sizes.queries)
                 rounds[name].append(asdict(result))
@@ -336,6 +340,18 @@ def table(results: dict[str, Any], sizes: Sizes) -> list[str]:
             )
             row(name, "query p99 ms", ours["query_p99_ms"], js["query_p99_ms"], 1, "", None)
             rows.append((name, "pointer creations/s", _n(ours["creates_per_s"], 0), "-", "-", "", ""))
+        ceilings = {
+            "ceiling-aiohttp": "aiohttp app, one constant handler",
+            "ceiling-asyncio": "do-nothing asyncio.Protocol responder",
+        }
+        for key, what in ceilings.items():
+            if key not in http:
+                continue
+            ceiling = http[key]
+            name = f"HTTP ceiling: {what}, same load generator (constant SPSP answer)"
+            row(name, "requests/s", ceiling["queries_per_s"], js["queries_per_s"], 0, "", None)
+            cpu = ceiling["server_cpu_ms_per_query"]
+            row(name, "server CPU ms per request", cpu, js["server_cpu_ms_per_query"], 3, "", None)
     lines = [
         "| scenario | measure | ours | JS | ours / JS | target | |",
         "|---|---|---|---|---|---|---|",

@@ -40,6 +40,8 @@ def test_bench_smoke_runs_every_scenario() -> None:
         "Direct many pulls",
         "SPSP queries/s",
         "pointer creations/s",
+        "HTTP ceiling: aiohttp app",
+        "HTTP ceiling: do-nothing asyncio.Protocol",
         "10 years in",
         "## Machine and versions",
     ):

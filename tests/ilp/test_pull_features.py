@@ -75,11 +75,13 @@ async def test_a_long_pull_reserves_in_doubling_chunks_and_settles_each_in_the_l
         token = await create(server, amount="5000000")
         outcome = await pull(f"{server.url}/{token}", 1_000_000, btp_url=btp(server), max_in_flight=4)
         assert outcome.complete
-        async with aiohttp.ClientSession() as http:
-            async with http.get(
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
                 f"{server.url}/pointers/{token}", headers={"Authorization": f"Bearer {ADMIN}"}
-            ) as response:
-                detail = await response.json()
+            ) as response,
+        ):
+            detail = await response.json()
     ledger = sorted(detail["pulls"], key=lambda p: int(p["id"]))
     assert [int(p["amount"]) for p in ledger] == [64_000, 128_000, 256_000, 512_000, 40_000]
     assert detail["balanceTotal"] == "1000000"

@@ -56,7 +56,7 @@ def test_random_issue_round_trips_with_receipts() -> None:
     assert opened.connection_tag == "tag_1"
     assert opened.receipt_nonce == bytes(16)
     assert opened.receipt_secret == b"\x07" * 32
-    assert "\\x07" not in repr(opened)
+    assert repr(b"\x07" * 32)[2:-1] not in repr(opened)  # the secret; the random nonce may hold a \x07
     assert issued.shared_secret.hex() not in repr(issued)
     assert SECRET.issue("g.server").destination_account != issued.destination_account
 
