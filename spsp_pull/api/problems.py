@@ -81,8 +81,13 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
         return problem_response(exc.status, code, exc.reason, headers=_allow_header(exc))
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.rel_url.path)
-        return problem_response(500, "internal-error", "The server failed to handle this request.")
+        return unexpected_error(request.method, request.rel_url.path)
+
+
+def unexpected_error(method: str, path: str) -> web.Response:
+    """Log the exception being handled and answer 500."""
+    log.exception("unhandled error on %s %s", method, path)
+    return problem_response(500, "internal-error", "The server failed to handle this request.")
 
 
 def _allow_header(exc: web.HTTPException) -> dict[str, str]:

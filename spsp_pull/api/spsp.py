@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -19,15 +20,33 @@ SPSP_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": "web-monetization-id",
 }
+ANSWER_HEADERS = (("Content-Type", SPSP_CONTENT_TYPE), *SPSP_HEADERS.items())
 NOT_FOUND_BODY = json.dumps({"id": "InvalidPointerError", "message": "Pointer does not exist."})
 
 
-def spsp_response(body: object, status: int = 200) -> web.Response:
-    return web.Response(
-        status=status,
-        body=(body if isinstance(body, str) else json.dumps(body)).encode(),
-        headers={"Content-Type": SPSP_CONTENT_TYPE, **SPSP_HEADERS},
-    )
+@dataclass(frozen=True, slots=True)
+class SpspAnswer:
+    """An SPSP response, independent of the HTTP server that sends it."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+
+    def response(self) -> web.Response:
+        return web.Response(status=self.status, body=self.body, headers=self.headers)
+
+
+def spsp_answer(body: object, status: int = 200, *, retry_after: str | None = None) -> SpspAnswer:
+    headers = ANSWER_HEADERS if retry_after is None else (*ANSWER_HEADERS, ("Retry-After", retry_after))
+    return SpspAnswer(status, (body if isinstance(body, str) else json.dumps(body)).encode(), headers)
+
+
+NOT_FOUND = spsp_answer(NOT_FOUND_BODY, status=404)
+NOT_CONNECTED = spsp_answer(
+    {"id": "ServiceUnavailable", "message": "Not connected to the Interledger network."},
+    status=503,
+    retry_after="1",
+)
 
 
 def looks_like_jwt(token: str) -> bool:
@@ -38,16 +57,21 @@ async def query(request: web.Request) -> web.Response:
     ctx = context(request)
     token = request.match_info["token"]
     if looks_like_jwt(token):
-        record: PointerRecord | None = await register_offline(ctx, token)
-    else:
-        record = await pointers.find_by_token(ctx.db, token)
+        record = await register_offline(ctx, token)
+        return _answer(ctx, record.tag, record).response()
+    return (await answer_query(ctx, token)).response()
+
+
+async def answer_query(ctx: ApiContext, token: str) -> SpspAnswer:
+    """The answer to `GET /<token>` for a pointer token (not an offline JWT)."""
+    record = await pointers.find_by_token(ctx.db, token)
     if record is None:
-        return spsp_response(NOT_FOUND_BODY, status=404)
-    return await _answer(ctx, record.tag, record)
+        return NOT_FOUND
+    return _answer(ctx, record.tag, record)
 
 
 async def push_endpoint(request: web.Request) -> web.Response:
-    return await _answer(context(request), PUSH_TAG, None)
+    return _answer(context(request), PUSH_TAG, None).response()
 
 
 async def register(request: web.Request) -> web.Response:
@@ -82,13 +106,9 @@ async def register_offline(ctx: ApiContext, token: str) -> PointerRecord:
     )
 
 
-async def _answer(ctx: ApiContext, tag: str, record: PointerRecord | None) -> web.Response:
+def _answer(ctx: ApiContext, tag: str, record: PointerRecord | None) -> SpspAnswer:
     address = ctx.ilp.address
     if address is None or not ctx.ilp.ready:
-        unavailable = spsp_response(
-            {"id": "ServiceUnavailable", "message": "Not connected to the Interledger network."}, status=503
-        )
-        unavailable.headers["Retry-After"] = "1"
-        return unavailable
+        return NOT_CONNECTED
     ctx.metrics.inc("spsp_queries_total", help_text="SPSP queries answered")
-    return spsp_response(spsp_view(ctx.addresses.issue(address, tag), record, ctx.clock.now()))
+    return spsp_answer(spsp_view(ctx.addresses.issue(address, tag), record, ctx.clock.now()))

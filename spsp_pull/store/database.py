@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import operator
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from alembic import command
 from alembic.config import Config
@@ -22,21 +23,68 @@ _MIGRATION_LOCK_ID = 0x5_9_5_0  # PostgreSQL advisory lock held while migrating
 _SQLITE_READER_BUSY_MS = 5000
 
 Processor = Callable[[Any], Any] | None
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class RowShape:
+    """The columns of a lookup's rows, in order, and how each one's raw value becomes a Python value (`None`:
+    it is one already). A processor is never given `None`."""
+
+    names: tuple[str, ...]
+    processors: tuple[Processor, ...]
+
+    def position(self, name: str) -> int:
+        return self.names.index(name)
+
+    def converter(self, name: str) -> Processor:
+        return self.processors[self.position(name)]
+
+    def subset(self, names: Sequence[str]) -> RowShape:
+        """The shape of rows made of the columns `names` of these."""
+        return RowShape(tuple(names), tuple(self.converter(name) for name in names))
+
+    def values(self, names: Sequence[str]) -> Callable[[Sequence[Any]], list[Any]]:
+        """A function from a raw row to the Python values of the columns `names`, in that order."""
+        positions = [self.position(name) for name in names]
+        pick = operator.itemgetter(*positions)
+        take = pick if len(positions) > 1 else lambda raw: (pick(raw),)
+        convert = [
+            (i, process) for i, name in enumerate(names) if (process := self.converter(name)) is not None
+        ]
+
+        def values(raw: Sequence[Any]) -> list[Any]:
+            result = list(take(raw))
+            for i, process in convert:
+                if (value := result[i]) is not None:
+                    result[i] = process(value)
+            return result
+
+        return values
+
+
+RowReader = Callable[[RowShape], Callable[[Sequence[Any]], _T]]
+"""Given a lookup's row shape (once per lookup), the function that turns its raw rows into `_T`s."""
 
 
 @dataclass(frozen=True, slots=True)
 class _Lookup:
-    """A prepared single-row SELECT: its SQL and how each column's raw value becomes a Python value."""
+    """A prepared single-row SELECT: its SQL, the shape of its rows, and the row readers made for it."""
 
     sql: str
-    columns: tuple[str, ...]
-    processors: tuple[Processor, ...]
+    shape: RowShape
+    readers: dict[RowReader[Any], Callable[[Sequence[Any]], Any]] = field(default_factory=dict)
 
-    def values(self, raw: Any) -> dict[str, Any]:
-        return {
-            name: value if process is None or value is None else process(value)
-            for name, process, value in zip(self.columns, self.processors, raw, strict=True)
-        }
+    def reader(self, make: RowReader[_T]) -> Callable[[Sequence[Any]], _T]:
+        read = self.readers.get(make)
+        if read is None:
+            read = self.readers[make] = make(self.shape)
+        return read
+
+
+def _mapping_reader(shape: RowShape) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    values = shape.values(shape.names)
+    return lambda raw: dict(zip(shape.names, values(raw), strict=True))
 
 
 class Database:
@@ -126,9 +174,19 @@ class Database:
             raise sqlite3.OperationalError("database is locked") from None
         self._sqlite_writer = task
 
-    async def select_one(self, table: Table, column: str, value: object) -> dict[str, Any] | None:
-        """The row of `table` whose `column` (a unique one) equals `value`, by column name, with the column
-        types applied as SQLAlchemy applies them; outside any transaction.
+    @overload
+    async def select_one(self, table: Table, column: str, value: object) -> dict[str, Any] | None: ...
+
+    @overload
+    async def select_one(
+        self, table: Table, column: str, value: object, reader: RowReader[_T]
+    ) -> _T | None: ...
+
+    async def select_one(
+        self, table: Table, column: str, value: object, reader: RowReader[Any] = _mapping_reader
+    ) -> Any:
+        """The row of `table` whose `column` (a unique one) equals `value`, with the column types applied as
+        SQLAlchemy applies them, outside any transaction: by column name, or as `reader` makes it.
 
         The hot read path (SPSP queries, STREAM connections): no ORM and no pooled-connection ping or reset.
         SQLite reads run inline on a connection of their own (in WAL mode a reader never waits for a
@@ -145,10 +203,13 @@ class Database:
                 lookup = self._lookups[key] = await self._postgres_lookup(pool, table, column)
             raw = await pool.fetchrow(lookup.sql, value)
         else:
+            if lookup is None:  # rows come through SQLAlchemy, their values converted already
+                lookup = self._lookups[key] = _make_lookup(
+                    self.engine.dialect, table, column, None, processors=False
+                )
             async with self.engine.connect() as conn:
-                row = (await conn.execute(select(table).where(table.c[column] == value))).first()
-            return None if row is None else dict(row._mapping)
-        return None if raw is None else lookup.values(raw)
+                raw = (await conn.execute(select(table).where(table.c[column] == value))).first()
+        return None if raw is None else lookup.reader(reader)(raw)
 
     async def _postgres_lookup(self, pool: Any, table: Table, column: str) -> _Lookup:
         """The column types come from the prepared statement (their OIDs choose the result processors, as the
@@ -250,10 +311,12 @@ def _make_lookup(
     types = coltypes or [None] * len(table.columns)
     return _Lookup(
         str(statement.compile(dialect=dialect)),
-        tuple(c.name for c in table.columns),
-        tuple(
-            c.type.dialect_impl(dialect).result_processor(dialect, coltype) if processors else None
-            for c, coltype in zip(table.columns, types, strict=True)
+        RowShape(
+            tuple(c.name for c in table.columns),
+            tuple(
+                c.type.dialect_impl(dialect).result_processor(dialect, coltype) if processors else None
+                for c, coltype in zip(table.columns, types, strict=True)
+            ),
         ),
     )
 

@@ -21,8 +21,8 @@ from spsp_pull.store.records import (
     VersionRecord,
     apply_usage,
     apply_version,
+    pointer_reader,
     pointer_record,
-    pointer_record_from_columns,
     version_of,
 )
 
@@ -228,8 +228,7 @@ _POINTER_TABLE = cast(Table, models.Pointer.__table__)
 
 async def _find_one(db: Database, column: str, value: object) -> PointerRecord | None:
     """The pointer whose unique `column` is `value`: one indexed SELECT, no ORM (the SPSP query path)."""
-    values = await db.select_one(_POINTER_TABLE, column, value)
-    return None if values is None else pointer_record_from_columns(values)
+    return await db.select_one(_POINTER_TABLE, column, value, pointer_reader)
 
 
 def _version_row(pointer_id: int, version: Version, now: datetime, reason: str) -> models.PointerVersion:

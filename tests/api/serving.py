@@ -7,11 +7,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from yarl import URL
 
 from spsp_pull.api.app import build_app
 from spsp_pull.api.auth import Authenticator
 from spsp_pull.api.context import ApiContext, StaticIlpEndpoint
+from spsp_pull.api.query_fast_path import QueryFastPathSite
 from spsp_pull.bridge.service import Bridge
 from spsp_pull.config import Config
 from spsp_pull.domain.clock import ManualClock
@@ -20,6 +23,22 @@ from spsp_pull.store.accounts import create_account, ensure_admin
 from spsp_pull.store.database import Database
 
 ADMIN_KEY = "test-admin-key"
+
+
+class FastPathTestServer(TestServer):
+    """`TestServer`, listening through the query fast path as the real server does."""
+
+    async def start_server(self, loop: object = None, **kwargs: Any) -> None:
+        if self.runner:
+            return
+        runner = await self._make_runner(handler_cancellation=True, **kwargs)
+        assert isinstance(runner, web.AppRunner)
+        await runner.setup()
+        self.runner = runner
+        await QueryFastPathSite(runner, self.host, 0).start()
+        self.port = runner.addresses[0][1]
+        self.scheme = "http"
+        self._root = URL(f"http://{self.host}:{self.port}")
 
 
 @dataclass
@@ -46,7 +65,7 @@ async def served_api(db: Database, clock: ManualClock, bridge: Bridge | None = N
         admin_account_id=admin.id,
         bridge=bridge,
     )
-    client = TestClient(TestServer(build_app(context), host="127.0.0.1"))
+    client = TestClient(FastPathTestServer(build_app(context), host="127.0.0.1"))
     await client.start_server()
     try:
         yield Served(client, context, wallet.key, other.key)
