@@ -26,7 +26,7 @@ from spsp_pull.rates import Conversion
 from spsp_pull.store import reservations, sender_lease
 from spsp_pull.store.database import Database
 from spsp_pull.store.records import PointerRecord
-from spsp_pull.store.reservations import ReservationClosed, WebhookBody
+from spsp_pull.store.reservations import ReservationClosed, SenderBusy, WebhookBody
 from stream.connection import (
     ConnectionClosed,
     Event,
@@ -138,32 +138,13 @@ class PullSession:
 
     async def _run(self) -> None:
         try:
-            if await self._acquire_sender_lease():
-                await self._send_loop()
+            await self._send_loop()
         except Exception:
             log.exception("pull on pointer %d failed", self._pointer.id)
             self._conn.close(error_code=2, message="internal error")
             self._kick()
         finally:
             await self._close_grants(final=True)
-
-    async def _acquire_sender_lease(self) -> bool:
-        deadline = self._clock.now() + self._settings.lease_wait
-        while not self._conn.is_closed:
-            self._changed.clear()
-            now = self._clock.now()
-            if await sender_lease.acquire(
-                self._db, self._pointer.id, self._holder, now=now, ttl=self._settings.sender_lease
-            ):
-                self._has_lease = True
-                self._lease_renewed = now
-                return True
-            if now >= deadline:
-                break
-            await self._wait_change(LEASE_POLL)
-        self._conn.close()
-        self._kick()
-        return False
 
     async def _send_loop(self) -> None:
         sid = self._stream_id
@@ -229,26 +210,45 @@ class PullSession:
         return oversized or stale
 
     async def _reserve(self, server_units: int) -> None:
-        """Hold the next chunk, settling the grants already used up in the same transaction."""
+        """Hold the next chunk, settling the grants already used up and taking (or extending) the sender
+        lease in the same transaction. The first one waits while another stream holds the lease."""
         want = self._budget.pointer_units_for(server_units)
         used_up = self._take_used_up()
-        now = self._clock.now()
-        try:
-            _, grant = await reservations.settle_and_reserve(
-                self._db,
-                [(share.reservation_id, share.sent) for share in used_up],
-                self._pointer.id,
-                want,
-                kind="stream",
-                now=now,
-                lease=self._settings.reservation_lease,
-            )
-        except ReservationClosed:
-            # One of them was recovered (its lease ran out): settle the others one by one, and stop.
-            self._exhausted = True
-            for share in used_up:
-                await self._settle(share, notify=False)
-            return
+        deadline = self._clock.now() + self._settings.lease_wait
+        while True:
+            self._changed.clear()
+            now = self._clock.now()
+            try:
+                _, grant = await reservations.settle_and_reserve(
+                    self._db,
+                    [(share.reservation_id, share.sent) for share in used_up],
+                    self._pointer.id,
+                    want,
+                    kind="stream",
+                    now=now,
+                    lease=self._settings.reservation_lease,
+                    sender=(self._holder, self._settings.sender_lease),
+                )
+                break
+            except ReservationClosed:
+                # One of them was recovered (its lease ran out): settle the others one by one, and stop.
+                self._exhausted = True
+                for share in used_up:
+                    await self._settle(share, notify=False)
+                return
+            except SenderBusy:
+                if self._has_lease:
+                    for share in used_up:
+                        await self._settle(share, notify=False)
+                    raise RuntimeError("lost the sender lease") from None
+                if now >= deadline or self._conn.is_closed:
+                    self._exhausted = True
+                    self._conn.close()
+                    self._kick()
+                    return
+                await self._wait_change(LEASE_POLL)
+        self._has_lease = True
+        self._lease_renewed = now
         log.debug("pointer %d: reserved %s of %d wanted", self._pointer.id, grant and grant.amount, want)
         if grant is None:
             self._exhausted = True
@@ -305,8 +305,9 @@ class PullSession:
             self._exhausted = True
 
     async def _renew_sender_lease(self) -> None:
+        """Between reservations (each of which extends it), while the payee takes its time."""
         now = self._clock.now()
-        if now - self._lease_renewed >= self._settings.sender_lease / 3:
+        if self._has_lease and now - self._lease_renewed >= self._settings.sender_lease / 3:
             if not await sender_lease.acquire(
                 self._db, self._pointer.id, self._holder, now=now, ttl=self._settings.sender_lease
             ):

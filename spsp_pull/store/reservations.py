@@ -49,6 +49,10 @@ class ReservationClosed(RuntimeError):
     """The reservation was already settled, released or recovered."""
 
 
+class SenderBusy(RuntimeError):
+    """Another stream holds the pointer's sender lease."""
+
+
 async def reserve(
     db: Database,
     pointer_id: int,
@@ -75,13 +79,19 @@ async def settle_and_reserve(
     kind: str,
     now: datetime,
     lease: timedelta,
+    sender: tuple[str, timedelta] | None = None,
 ) -> tuple[list[Settlement], Grant | None]:
     """`settle` each `(reservation_id, sent)` of `settle_first`, then `reserve` on `pointer_id`, in one
-    transaction (a pull that goes on settles what it used up and holds the next chunk in one write).
+    transaction (a pull that goes on settles what it used up and holds the next chunk in one write). With
+    `sender=(holder, ttl)` it takes or extends the pointer's sender lease first.
 
-    All or nothing: a reservation in `settle_first` that is already closed raises `ReservationClosed` and
-    nothing is settled or reserved."""
+    All or nothing: a reservation in `settle_first` that is already closed raises `ReservationClosed`, a
+    lease another holder has raises `SenderBusy`, and nothing is settled or reserved."""
     async with db.write() as session:
+        if sender is not None and not await sender_lease.acquire_in(
+            session, pointer_id, sender[0], now=now, ttl=sender[1]
+        ):
+            raise SenderBusy(str(pointer_id))
         settled = [
             await _close_in(session, reservation_id, sent, now=now, state="settled", kind=None, notify=None)
             for reservation_id, sent in settle_first

@@ -17,19 +17,26 @@ from spsp_pull.store.database import Database
 async def acquire(db: Database, pointer_id: int, holder: str, *, now: datetime, ttl: timedelta) -> bool:
     """Take (or extend) the lease; False while another holder's lease runs."""
     async with db.write() as session:
-        result = await session.execute(
-            update(models.Pointer)
-            .where(
-                models.Pointer.id == pointer_id,
-                or_(
-                    models.Pointer.sender.is_(None),
-                    models.Pointer.sender == holder,
-                    models.Pointer.sender_until <= now,
-                ),
-            )
-            .values(sender=holder, sender_until=now + ttl)
+        return await acquire_in(session, pointer_id, holder, now=now, ttl=ttl)
+
+
+async def acquire_in(
+    session: AsyncSession, pointer_id: int, holder: str, *, now: datetime, ttl: timedelta
+) -> bool:
+    """`acquire` within a transaction the caller holds."""
+    result = await session.execute(
+        update(models.Pointer)
+        .where(
+            models.Pointer.id == pointer_id,
+            or_(
+                models.Pointer.sender.is_(None),
+                models.Pointer.sender == holder,
+                models.Pointer.sender_until <= now,
+            ),
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        .values(sender=holder, sender_until=now + ttl)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def release(db: Database, pointer_id: int, holder: str) -> None:

@@ -233,3 +233,33 @@ async def test_settle_all_closes_the_pull_and_releases_its_sender_lease(
     assert after is not None
     assert after.usage.pulled_total == 500 and after.reserved_total == 0
     assert balance(after.version, after.usage, now, None).available == 500
+
+
+async def test_settle_and_reserve_takes_the_sender_lease_or_changes_nothing(
+    db: Database, clock: ManualClock
+) -> None:
+    from spsp_pull.store import sender_lease
+
+    now = clock.now()
+    record = await make_pointer(db, now, amount=1000)
+    ttl = timedelta(seconds=10)
+    _, grant = await reservations.settle_and_reserve(
+        db, [], record.id, 100, kind="stream", now=now, lease=LEASE, sender=("first", ttl)
+    )
+    assert grant is not None and grant.amount == 100
+    assert not await sender_lease.acquire(db, record.id, "second", now=now, ttl=ttl)
+    with pytest.raises(reservations.SenderBusy):
+        await reservations.settle_and_reserve(
+            db, [(grant.reservation_id, 100)], record.id, 100,
+            kind="stream", now=now, lease=LEASE, sender=("second", ttl),
+        )  # fmt: skip
+    unchanged = await pointers.find_by_id(db, record.id)
+    assert unchanged is not None and unchanged.reserved_total == 100 and unchanged.usage.pulled_total == 0
+    later = now + timedelta(seconds=8)
+    settled, again = await reservations.settle_and_reserve(
+        db, [(grant.reservation_id, 100)], record.id, 100, kind="stream", now=later, lease=LEASE,
+        sender=("first", ttl),
+    )  # fmt: skip
+    assert [s.sent for s in settled] == [100] and again is not None
+    assert not await sender_lease.acquire(db, record.id, "second", now=now + timedelta(seconds=12), ttl=ttl)
+    assert await sender_lease.acquire(db, record.id, "second", now=later + ttl, ttl=ttl)
