@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -80,9 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--webhook")
     create.add_argument("--description")
 
-    update = client("update", "change a pointer's agreement (e.g. --cycles 24 to extend)", cmd_update)
+    update = client(
+        "update",
+        "change a pointer's agreement (e.g. --cycles 24 to extend), webhook, description or metadata",
+        cmd_update,
+    )
     update.add_argument("token")
     add_terms_arguments(update, required=False)
+    webhook = update.add_mutually_exclusive_group()
+    webhook.add_argument("--webhook", help="new http(s) URL for pull announcements")
+    webhook.add_argument("--no-webhook", action="store_true", help="remove the webhook")
+    update.add_argument("--description")
+    update.add_argument("--metadata", help="a JSON object, or null to remove the metadata")
 
     cancel = client("cancel", "cancel a pointer", cmd_cancel)
     cancel.add_argument("token")
@@ -97,9 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("pointer")
     query.set_defaults(command=cmd_query)
 
-    accounts = client("accounts", "list accounts, or create one (admin key)", cmd_accounts)
-    accounts.add_argument("action", choices=["list", "create", "new-key"], nargs="?", default="list")
+    accounts = client(
+        "accounts", "list accounts, create one, or list, issue and revoke its keys (admin key)", cmd_accounts
+    )
+    accounts.add_argument(
+        "action", choices=["list", "create", "new-key", "keys", "revoke-key"], nargs="?", default="list"
+    )
     accounts.add_argument("name", nargs="?")
+    accounts.add_argument("key_id", nargs="?", help="for revoke-key: the key's id (from accounts keys)")
+    accounts.add_argument("--label", help="for new-key: a label to recognise the key by")
 
     def payee(name: str, help_text: str, command: Command) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
@@ -243,9 +259,28 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 def cmd_update(args: argparse.Namespace) -> int:
     body = terms_body(args)
+    if args.no_webhook:
+        body["webhook"] = None
+    if args.metadata is not None:
+        body["metadata"] = json_object_or_null(args.metadata, "--metadata")
     if not body:
-        raise CliError("nothing to change: give --cycles, --amount, --interval, --cap or --expiry")
+        raise CliError(
+            "nothing to change: give --cycles, --amount, --interval, --cap, --expiry, --webhook, "
+            "--no-webhook, --description or --metadata"
+        )
     return show_json(call(args, "PATCH", f"/pointers/{args.token}", body))
+
+
+def json_object_or_null(text: str, option: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = text
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    raise CliError(f"{option} must be a JSON object (or null)")
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
@@ -374,7 +409,14 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         raise CliError(f"accounts {args.action} needs a NAME")
     if args.action == "create":
         return show_json(call(args, "POST", "/accounts", {"name": args.name}))
-    return show_json(call(args, "POST", f"/accounts/{args.name}/keys"))
+    keys = f"/accounts/{quote(args.name, safe='')}/keys"
+    if args.action == "keys":
+        return show_json(call(args, "GET", keys))
+    if args.action == "revoke-key":
+        if not args.key_id:
+            raise CliError("accounts revoke-key needs a NAME and a KEY_ID")
+        return show_json(call(args, "DELETE", f"{keys}/{quote(args.key_id, safe='')}"))
+    return show_json(call(args, "POST", keys, {"label": args.label} if args.label else None))
 
 
 def cmd_jwt(args: argparse.Namespace) -> int:

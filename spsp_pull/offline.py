@@ -33,7 +33,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -45,14 +44,13 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from spsp_pull.domain.agreement import Terms
 from spsp_pull.domain.clock import isoformat_z, utc
+from spsp_pull.domain.details_input import parse_details
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.terms_input import parse_terms
 
 MAX_TOKEN_LENGTH = 8 * 1024
 MAX_KID_LENGTH = 200
 MAX_JTI_LENGTH = 200
-MAX_WEBHOOK_LENGTH = 2048
-MAX_DESCRIPTION_LENGTH = 1000
 
 Algorithm = Literal["ES256", "EdDSA"]
 ASYMMETRIC_ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA")
@@ -204,19 +202,17 @@ def offline_pointer_from(signed: SignedToken, now: datetime) -> OfflinePointer:
         payload["start"] = (issued_at or now).isoformat()
     try:
         terms = parse_terms(payload, now)
-        webhook = _parse_webhook(payload.get("webhook"))
-        description = _parse_description(payload.get("description"))
-        metadata = _parse_metadata(payload.get("metadata"))
+        details = parse_details(payload)
     except InputError as error:
         raise _claims_invalid(error) from None
     return OfflinePointer(
         jwt_id=signed.jwt_id,
         account_id=signed.account_id,
         terms=terms,
-        webhook=webhook,
-        description=description,
+        webhook=details.webhook,
+        description=details.description,
         expires_at=expires_at,
-        metadata=metadata,
+        metadata=details.metadata,
     )
 
 
@@ -379,39 +375,6 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> datetime | None:
     raise _claims_invalid(
         InputError("invalid-numeric-date", f"{name} must be seconds since 1970 (a NumericDate)", field=name)
     )
-
-
-def _parse_webhook(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and len(value) <= MAX_WEBHOOK_LENGTH:
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            parts = None
-        if parts is not None and parts.scheme in ("http", "https") and parts.hostname:
-            return value
-    raise InputError("invalid-webhook", "webhook must be an http(s) URL", field="webhook")
-
-
-def _parse_description(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and len(value) <= MAX_DESCRIPTION_LENGTH:
-        return value
-    raise InputError(
-        "invalid-description",
-        f"description must be a string of at most {MAX_DESCRIPTION_LENGTH} characters",
-        field="description",
-    )
-
-
-def _parse_metadata(value: object) -> dict[str, object] | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return dict(value)
-    raise InputError("invalid-metadata", "metadata must be a JSON object", field="metadata")
 
 
 def _signing_key(private_key: SigningKey | str | bytes, algorithm: str) -> SigningKey:

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 from spsp_pull.api.views import webhook_body
 from spsp_pull.config import Config
 from spsp_pull.domain.clock import ManualClock
+from spsp_pull.domain.details_input import DetailChanges
 from spsp_pull.store import outbox, pointers, reservations
 from spsp_pull.store.accounts import ensure_admin
 from spsp_pull.store.database import Database
@@ -148,3 +149,28 @@ async def test_two_workers_never_deliver_the_same_message_at_once(
 
         counts = await asyncio.gather(first.deliver_once_with(session), second.deliver_once_with(session))
     assert sum(counts) == 5 and len(receiver.requests) == 5
+
+
+async def test_a_changed_webhook_gets_the_pulls_after_the_change(
+    db: Database, clock: ManualClock, receiver: Receiver
+) -> None:
+    old_url = "http://127.0.0.1:9/hook"  # discard port: connection refused
+    pointer_id = await pull_with_webhook(db, clock, old_url, amount=100)
+    record = await pointers.find_by_id(db, pointer_id)
+    assert record is not None
+    now = clock.now()
+    await pointers.revise_pointer(
+        db, record.account_id, record.token, None, now, details=DetailChanges(webhook=receiver.url)
+    )
+    grant = await reservations.reserve(db, pointer_id, 50, kind="stream", now=now, lease=LEASE)
+    assert grant is not None
+    config = Config(host="pull.example")
+    await reservations.settle(
+        db, grant.reservation_id, 50, now=now, notify=lambda r, t: webhook_body(config, r, t)
+    )
+    async with aiohttp.ClientSession() as session:
+        assert await worker(db, clock).deliver_once_with(session) == 2
+    [(_, body)] = receiver.requests  # the pull queued before the change still goes to the old URL
+    assert json.loads(body)["balanceTotal"] == "150"
+    states = [state for _, _, state in await outbox.messages_for_pointer(db, pointer_id)]
+    assert sorted(states) == ["delivered", "pending"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from spsp_pull.api.bodies import json_object
@@ -11,7 +13,9 @@ from spsp_pull.api.pointers import json_response
 from spsp_pull.api.problems import Problem
 from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.store import accounts, jwt_keys
-from spsp_pull.store.accounts import AccountRecord
+from spsp_pull.store.accounts import AccountRecord, ApiKeyRecord, IssuedKey
+
+MAX_KEY_ID = 2**31 - 1  # the largest id an INTEGER column holds
 
 
 def account_view(record: AccountRecord) -> dict[str, object]:
@@ -20,6 +24,22 @@ def account_view(record: AccountRecord) -> dict[str, object]:
         "name": record.name,
         "admin": record.is_admin,
         "createdAt": isoformat_z(record.created_at),
+    }
+
+
+def issued_key_view(issued: IssuedKey) -> dict[str, object]:
+    return {**account_view(issued.account), "apiKey": issued.key, "apiKeyId": issued.key_id}
+
+
+def api_key_view(key: ApiKeyRecord) -> dict[str, object]:
+    """Everything about a key but the key itself."""
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "label": key.label,
+        "bootstrap": key.bootstrap,
+        "createdAt": isoformat_z(key.created_at),
+        "revokedAt": None if key.revoked_at is None else isoformat_z(key.revoked_at),
     }
 
 
@@ -36,7 +56,7 @@ async def _create_account(request: web.Request, _admin_id: int) -> web.Response:
     if not isinstance(name, str):
         raise Problem(422, "invalid-account-name", "name must be a string.", field="name")
     issued = await accounts.create_account(ctx.db, name, ctx.clock.now())
-    return json_response({**account_view(issued.account), "apiKey": issued.key}, status=201)
+    return json_response(issued_key_view(issued), status=201)
 
 
 async def list_accounts(request: web.Request) -> web.Response:
@@ -47,16 +67,58 @@ async def list_accounts(request: web.Request) -> web.Response:
 
 async def issue_key(request: web.Request) -> web.Response:
     ctx = context(request)
-    await ctx.auth.admin(request)
-    account = await accounts.find_account(ctx.db, request.match_info["name"])
-    if account is None:
-        raise Problem(404, "account-not-found", "No account with this name.")
-    key = await accounts.issue_key(ctx.db, account.id, ctx.clock.now())
-    return json_response({**account_view(account), "apiKey": key}, status=201)
+    account = await _named_account(request)
+    label = (await json_object(request, allow_empty=True)).get("label")
+    if label is not None and not isinstance(label, str):
+        raise Problem(422, "invalid-label", "label must be a string.", field="label")
+    issued = await accounts.issue_key(ctx.db, account, ctx.clock.now(), label)
+    return json_response(issued_key_view(issued), status=201)
+
+
+async def list_account_keys(request: web.Request) -> web.Response:
+    account = await _named_account(request)
+    return await _key_list(request, account)
+
+
+async def revoke_account_key(request: web.Request) -> web.Response:
+    account = await _named_account(request)
+    return await _revoke(request, account)
 
 
 async def whoami(request: web.Request) -> web.Response:
     return json_response(account_view(await context(request).auth.account(request)))
+
+
+async def list_my_keys(request: web.Request) -> web.Response:
+    return await _key_list(request, await context(request).auth.account(request))
+
+
+async def revoke_my_key(request: web.Request) -> web.Response:
+    return await _revoke(request, await context(request).auth.account(request))
+
+
+async def _named_account(request: web.Request) -> AccountRecord:
+    """The account named in the path, for the admin."""
+    ctx = context(request)
+    await ctx.auth.admin(request)
+    account = await accounts.find_account(ctx.db, request.match_info["name"])
+    if account is None:
+        raise Problem(404, "account-not-found", "No account with this name.")
+    return account
+
+
+async def _key_list(request: web.Request, account: AccountRecord) -> web.Response:
+    keys = await accounts.list_keys(context(request).db, account.id)
+    return json_response({"items": [api_key_view(key) for key in keys]})
+
+
+async def _revoke(request: web.Request, account: AccountRecord) -> web.Response:
+    ctx = context(request)
+    raw_id = request.match_info["id"]
+    if not re.fullmatch(r"[0-9]{1,10}", raw_id) or int(raw_id) > MAX_KEY_ID:
+        raise accounts.key_not_found()
+    revoked = await accounts.revoke_key(ctx.db, account.id, int(raw_id), ctx.clock.now())
+    return json_response(api_key_view(revoked))
 
 
 async def add_jwt_key(request: web.Request) -> web.Response:

@@ -1,8 +1,7 @@
-"""Bearer API keys: which account is calling. Lookups are cached briefly so hot paths skip the database."""
+"""Bearer API keys: which account is calling. Every request looks its key up in the database (one indexed
+read), so a revoked key is refused at once by every server process sharing it."""
 
 from __future__ import annotations
-
-import time
 
 from aiohttp import web
 
@@ -10,13 +9,10 @@ from spsp_pull.api.problems import Problem
 from spsp_pull.store.accounts import AccountRecord, authenticate
 from spsp_pull.store.database import Database
 
-CACHE_SECONDS = 5.0
-
 
 class Authenticator:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._cache: dict[str, tuple[float, AccountRecord]] = {}
 
     async def account(self, request: web.Request) -> AccountRecord:
         header = request.headers.get("Authorization", "")
@@ -24,15 +20,9 @@ class Authenticator:
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
             raise Problem(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.")
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > time.monotonic():
-            return cached[1]
         account = await authenticate(self._db, key)
         if account is None:
             raise Problem(401, "unauthorized", "The API key is not valid.")
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[key] = (time.monotonic() + CACHE_SECONDS, account)
         return account
 
     async def admin(self, request: web.Request) -> AccountRecord:

@@ -78,19 +78,33 @@ SCHEMAS: Json = {
             "cap": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]},
             "start": TIME,
             "expiry": TIME,
-            "webhook": {"type": "string", "format": "uri"},
+            "webhook": {"type": "string", "format": "uri", "maxLength": 2000},
             "description": {"type": "string", "maxLength": 1000},
-            "metadata": {"type": "object"},
+            "metadata": {"type": "object", "description": "at most 8 KiB as JSON"},
         },
     },
     "AgreementChanges": {
         "type": "object",
+        "description": "At least one field. amount, interval, cycles, cap and expiry are terms: changing any "
+        "makes a new agreement version. webhook, description and metadata are not: changing only them "
+        "makes no new version and leaves the balances as they are. null removes expiry, webhook, "
+        "description or metadata.",
+        "minProperties": 1,
         "properties": {
             "amount": AMOUNT_IN,
             "interval": {"type": "string"},
             "cycles": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
             "cap": {"oneOf": [{"type": "boolean"}, {"type": "string"}]},
             "expiry": {"oneOf": [TIME, {"type": "null"}]},
+            "webhook": {
+                "type": ["string", "null"],
+                "format": "uri",
+                "maxLength": 2000,
+                "description": "http(s) URL. Pulls completed after the change are announced there; an "
+                "announcement already queued still goes to the URL it was queued for.",
+            },
+            "description": {"type": ["string", "null"], "maxLength": 1000},
+            "metadata": {"type": ["object", "null"], "description": "at most 8 KiB as JSON"},
         },
     },
     "Pointer": {
@@ -168,10 +182,38 @@ SCHEMAS: Json = {
             "admin": {"type": "boolean"},
             "createdAt": TIME,
             "apiKey": {"type": "string", "description": "shown once, on creation"},
+            "apiKeyId": {"type": "integer", "description": "the id of apiKey, to list or revoke it"},
         },
     },
+    "ApiKey": {
+        "type": "object",
+        "description": "An API key, without the key itself.",
+        "required": ["id", "prefix", "label", "bootstrap", "createdAt", "revokedAt"],
+        "properties": {
+            "id": {"type": "integer"},
+            "prefix": {"type": "string", "description": "the key's first 8 characters"},
+            "label": {"type": ["string", "null"]},
+            "bootstrap": {
+                "type": "boolean",
+                "description": "the admin key from SPSP_AUTH_TOKEN, which only the configuration replaces",
+            },
+            "createdAt": TIME,
+            "revokedAt": {"oneOf": [TIME, {"type": "null"}]},
+        },
+    },
+    "ApiKeyList": {"type": "object", "properties": {"items": {"type": "array", "items": _ref("ApiKey")}}},
 }
 
+NAME_PARAM = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+KEY_ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+KEY_LIST = _json(_ref("ApiKeyList"), "the keys, revoked ones included, oldest first")
+KEY_REVOKED = _json(
+    _ref("ApiKey"),
+    "revoked: from now on the key gets 401 unauthorized. Revoking a revoked key answers the same, "
+    "revokedAt unchanged",
+)
+KEY_NOT_FOUND = {"description": "key-not-found: the account has no key with this id"}
+KEY_IS_BOOTSTRAP = {"description": "bootstrap-key: the admin key from SPSP_AUTH_TOKEN cannot be revoked here"}
 SPSP_OK = _json(_ref("SpspResponse"), "SPSP response", "application/spsp4+json")
 SPSP_404 = _json({"type": "object"}, "no such pointer (InvalidPointerError)", "application/spsp4+json")
 CORS = _op("CORS preflight", {"204": {"description": "allowed"}}, auth=False, tags=["spsp"])
@@ -181,7 +223,8 @@ CORS = _op("CORS preflight", {"204": {"description": "allowed"}}, auth=False, ta
 def openapi_document() -> Json:
     pointer_ok = _json(_ref("Pointer"), "the pointer")
     update = _op(
-        "Update a pointer's agreement (new version from the start of the current cycle)",
+        "Update a pointer: its terms (a new agreement version from the start of the current cycle) and/or "
+        "its webhook, description and metadata (no new version)",
         {"200": pointer_ok},
         body=_ref("AgreementChanges"),
         params=[TOKEN_PARAM, IDEMPOTENCY],
@@ -272,10 +315,36 @@ def openapi_document() -> Json:
                 ),
             },
             "/accounts/{name}/keys": {
-                "post": _op(
-                    "Issue another API key for an account (admin)",
-                    {"201": _json(_ref("Account"), "the account and its new key")},
-                    params=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": _op(
+                    "An account's API keys (admin)", {"200": KEY_LIST}, params=[NAME_PARAM], tags=["accounts"]
+                ),
+                "post": {
+                    **_op(
+                        "Issue another API key for an account (admin)",
+                        {"201": _json(_ref("Account"), "the account and its new key")},
+                        params=[NAME_PARAM],
+                        tags=["accounts"],
+                    ),
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "label": {"type": "string", "minLength": 1, "maxLength": 100}
+                                    },
+                                }
+                            }
+                        },
+                    },
+                },
+            },
+            "/accounts/{name}/keys/{id}": {
+                "delete": _op(
+                    "Revoke an account's API key (admin)",
+                    {"200": KEY_REVOKED, "404": KEY_NOT_FOUND, "409": KEY_IS_BOOTSTRAP},
+                    params=[NAME_PARAM, KEY_ID_PARAM],
                     tags=["accounts"],
                 ),
             },
@@ -283,6 +352,15 @@ def openapi_document() -> Json:
                 "get": _op(
                     "The calling account", {"200": _json(_ref("Account"), "account")}, tags=["accounts"]
                 )
+            },
+            "/me/keys": {"get": _op("The calling account's API keys", {"200": KEY_LIST}, tags=["accounts"])},
+            "/me/keys/{id}": {
+                "delete": _op(
+                    "Revoke one of the calling account's API keys (the calling key itself included)",
+                    {"200": KEY_REVOKED, "404": KEY_NOT_FOUND, "409": KEY_IS_BOOTSTRAP},
+                    params=[KEY_ID_PARAM],
+                    tags=["accounts"],
+                ),
             },
             "/jwt-keys": {
                 "get": _op(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -13,7 +11,7 @@ from spsp_pull.api.context import context
 from spsp_pull.api.idempotency import idempotent
 from spsp_pull.api.problems import Problem
 from spsp_pull.api.views import pointer_view, pull_view, version_view
-from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.details_input import parse_detail_changes, parse_details
 from spsp_pull.domain.terms_input import parse_changes, parse_terms
 from spsp_pull.store import pointers
 
@@ -22,34 +20,6 @@ MAX_PAGE = 200
 
 def json_response(body: object, status: int = 200) -> web.Response:
     return web.Response(status=status, text=json.dumps(body), content_type="application/json")
-
-
-def parse_webhook(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > 2000:
-        raise InputError("invalid-webhook", "webhook must be an http(s) URL.", field="webhook")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError("invalid-webhook", "webhook must be an http(s) URL.", field="webhook")
-    return value
-
-
-def parse_extras(body: dict[str, Any]) -> tuple[str | None, str | None, dict[str, object] | None]:
-    webhook = parse_webhook(body.get("webhook"))
-    description = body.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 1000):
-        raise InputError(
-            "invalid-description", "description is text of at most 1000 characters.", field="description"
-        )
-    metadata = body.get("metadata")
-    if metadata is not None and (
-        not isinstance(metadata, dict) or len(json.dumps(metadata, default=str)) > 8192
-    ):
-        raise InputError("invalid-metadata", "metadata is a JSON object of at most 8 KiB.", field="metadata")
-    if metadata is not None:
-        metadata = json.loads(json.dumps(metadata, default=str))
-    return webhook, description, metadata
 
 
 async def create(request: web.Request) -> web.Response:
@@ -63,11 +33,15 @@ async def _create(request: web.Request, account_id: int) -> web.Response:
     body = await json_object(request)
     now = ctx.clock.now()
     terms = parse_terms(body, now)
-    webhook, description, metadata = parse_extras(body)
+    details = parse_details(body)
     record = await pointers.create_pointer(
         ctx.db,
         pointers.NewPointer(
-            account_id=account_id, terms=terms, webhook=webhook, description=description, metadata=metadata
+            account_id=account_id,
+            terms=terms,
+            webhook=details.webhook,
+            description=details.description,
+            metadata=details.metadata,
         ),
         now,
     )
@@ -85,8 +59,11 @@ async def _update(request: web.Request, account_id: int) -> web.Response:
     ctx = context(request)
     body = await json_object(request)
     changes = parse_changes(body)
+    details = parse_detail_changes(body)
     now = ctx.clock.now()
-    record = await pointers.revise_pointer(ctx.db, account_id, request.match_info["token"], changes, now)
+    record = await pointers.revise_pointer(
+        ctx.db, account_id, request.match_info["token"], changes, now, details=details
+    )
     return json_response(pointer_view(ctx.config, record, now))
 
 

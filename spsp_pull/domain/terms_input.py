@@ -62,8 +62,9 @@ def parse_terms(payload: Mapping[str, object], now: datetime) -> Terms:
     )
 
 
-def parse_changes(payload: Mapping[str, object]) -> Changes:
-    """A payer's update: any of `amount`, `interval`, `cycles`, `cap`, `expiry` (null removes the expiry).
+def parse_changes(payload: Mapping[str, object]) -> Changes | None:
+    """A payer's update: any of `amount`, `interval`, `cycles`, `cap`, `expiry` (null removes the expiry),
+    and the fields the caller handles (webhook, description, metadata). None when no term changes.
 
     Changing the asset is refused ('asset-immutable': create a new pointer instead); whether the new
     expiry is usable is checked by `agreement.revise`, which knows the start and the time.
@@ -73,10 +74,15 @@ def parse_changes(payload: Mapping[str, object]) -> Changes:
             raise InputError(
                 "asset-immutable", f"{name} cannot be changed; create a new pointer instead", field=name
             )
-        if name not in _CHANGEABLE:
+        if name not in _CHANGEABLE and name not in _LEFT_TO_CALLER:
             raise InputError("unknown-field", f"{name!r} cannot be changed", field=name)
     if not payload:
-        raise InputError("no-changes", f"an update needs at least one of {', '.join(sorted(_CHANGEABLE))}")
+        raise InputError(
+            "no-changes",
+            f"an update needs at least one of {', '.join(sorted(_CHANGEABLE | _LEFT_TO_CALLER))}",
+        )
+    if _CHANGEABLE.isdisjoint(payload):
+        return None
     return Changes(
         amount=_parse_given(payload, "amount", _parse_amount),
         interval=_parse_given(payload, "interval", parse_interval),

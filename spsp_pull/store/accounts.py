@@ -1,4 +1,8 @@
-"""Accounts (a wallet is an account) and their API keys. Keys are stored as SHA-256 digests only."""
+"""Accounts (a wallet is an account) and their API keys. Keys are stored as SHA-256 digests only.
+
+A key is known publicly by its row id. Revoking a key stamps `revoked_at`; `authenticate` only accepts keys
+without one, so a revocation holds from its commit on, in every process sharing the database.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,17 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from spsp_pull.config import ConfigError
 from spsp_pull.domain.errors import InputError
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
 
 ADMIN_ACCOUNT = "admin"
 KEY_PREFIX = "sk_"
+MAX_LABEL_LENGTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +33,20 @@ class AccountRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: int
+    account_id: int
+    prefix: str
+    label: str | None
+    bootstrap: bool
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedKey:
     account: AccountRecord
+    key_id: int
     key: str  # shown once, never stored
 
 
@@ -41,7 +59,8 @@ def new_api_key() -> str:
 
 
 async def ensure_admin(db: Database, bootstrap_key: str, now: datetime) -> AccountRecord:
-    """Make sure the admin account exists and accepts `bootstrap_key` (SPSP_AUTH_TOKEN)."""
+    """Make sure the admin account exists and accepts `bootstrap_key` (SPSP_AUTH_TOKEN), and that this key
+    alone is marked as the bootstrap key: a key configured before stays valid but becomes revocable."""
     digest = key_digest(bootstrap_key)
     for _ in range(3):
         try:
@@ -57,7 +76,19 @@ async def ensure_admin(db: Database, bootstrap_key: str, now: datetime) -> Accou
                     await session.scalars(select(models.ApiKey).where(models.ApiKey.key_hash == digest))
                 ).one_or_none()
                 if known is None:
-                    session.add(_key_row(admin.id, bootstrap_key, now))
+                    session.add(_key_row(admin.id, bootstrap_key, now, bootstrap=True))
+                elif known.revoked_at is not None:
+                    raise ConfigError(
+                        "the admin key (SPSP_AUTH_TOKEN or the data dir's auth-token file) was revoked: "
+                        "configure another"
+                    )
+                else:
+                    known.bootstrap = True
+                await session.execute(
+                    update(models.ApiKey)
+                    .where(models.ApiKey.bootstrap, models.ApiKey.key_hash != digest)
+                    .values(bootstrap=False)
+                )
                 return _record(admin)
         except IntegrityError:
             continue  # another instance bootstrapped at the same moment
@@ -74,20 +105,63 @@ async def create_account(db: Database, name: str, now: datetime) -> IssuedKey:
             account = models.Account(name=name, is_admin=False, created_at=now)
             session.add(account)
             await session.flush()
-            session.add(_key_row(account.id, key, now))
-            return IssuedKey(_record(account), key)
+            row = _key_row(account.id, key, now)
+            session.add(row)
+            await session.flush()
+            return IssuedKey(_record(account), row.id, key)
     except IntegrityError:
         raise InputError(
             "account-exists", f"An account named {name!r} exists already.", status=409, field="name"
         ) from None
 
 
-async def issue_key(db: Database, account_id: int, now: datetime) -> str:
+async def issue_key(
+    db: Database, account: AccountRecord, now: datetime, label: str | None = None
+) -> IssuedKey:
+    if label is not None and not 1 <= len(label) <= MAX_LABEL_LENGTH:
+        raise InputError(
+            "invalid-label", f"A key label has 1 to {MAX_LABEL_LENGTH} characters.", field="label"
+        )
     key = new_api_key()
     async with db.write() as session:
-        await session.get_one(models.Account, account_id)
-        session.add(_key_row(account_id, key, now))
-    return key
+        row = _key_row(account.id, key, now, label=label)
+        session.add(row)
+        await session.flush()
+        return IssuedKey(account, row.id, key)
+
+
+async def list_keys(db: Database, account_id: int) -> list[ApiKeyRecord]:
+    """The account's keys, revoked ones included, oldest first."""
+    async with db.read() as session:
+        rows = (
+            await session.scalars(
+                select(models.ApiKey).where(models.ApiKey.account_id == account_id).order_by(models.ApiKey.id)
+            )
+        ).all()
+        return [_key_record(row) for row in rows]
+
+
+async def revoke_key(db: Database, account_id: int, key_id: int, now: datetime) -> ApiKeyRecord:
+    """Revoke one of the account's keys. Revoking a revoked key changes nothing and returns it as it is."""
+    async with db.write() as session:
+        row = (
+            await session.scalars(
+                select(models.ApiKey).where(
+                    models.ApiKey.id == key_id, models.ApiKey.account_id == account_id
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            raise key_not_found()
+        if row.bootstrap:
+            raise InputError(
+                "bootstrap-key",
+                "This is the admin key from SPSP_AUTH_TOKEN: change the setting and restart to replace it.",
+                status=409,
+            )
+        if row.revoked_at is None:
+            row.revoked_at = now
+        return _key_record(row)
 
 
 async def authenticate(db: Database, presented: str) -> AccountRecord | None:
@@ -117,9 +191,27 @@ async def find_account(db: Database, name: str) -> AccountRecord | None:
         return None if row is None else _record(row)
 
 
-def _key_row(account_id: int, key: str, now: datetime) -> models.ApiKey:
+def key_not_found() -> InputError:
+    return InputError("key-not-found", "This account has no API key with this id.", status=404)
+
+
+def _key_row(
+    account_id: int, key: str, now: datetime, *, label: str | None = None, bootstrap: bool = False
+) -> models.ApiKey:
     return models.ApiKey(
-        account_id=account_id, key_hash=key_digest(key), prefix=key[:8], created_at=now, revoked_at=None
+        account_id=account_id,
+        key_hash=key_digest(key),
+        prefix=key[:8],
+        label=label,
+        bootstrap=bootstrap,
+        created_at=now,
+        revoked_at=None,
+    )
+
+
+def _key_record(row: models.ApiKey) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        row.id, row.account_id, row.prefix, row.label, row.bootstrap, row.created_at, row.revoked_at
     )
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spsp_pull.domain.agreement import Changes, Terms, Usage, Version, current_cycle, rebase_usage, revise
+from spsp_pull.domain.details_input import KEEP, NO_DETAIL_CHANGES, DetailChanges
 from spsp_pull.domain.errors import InputError
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
@@ -134,21 +135,35 @@ async def list_pointers(
 
 
 async def revise_pointer(
-    db: Database, account_id: int, token: str, changes: Changes, now: datetime
+    db: Database,
+    account_id: int,
+    token: str,
+    changes: Changes | None,
+    now: datetime,
+    *,
+    details: DetailChanges = NO_DETAIL_CHANGES,
 ) -> PointerRecord:
-    """Apply an update as a new agreement version from the start of the current cycle."""
+    """Apply an update in one transaction: changed terms as a new agreement version from the start of the
+    current cycle (none without `changes`), and the changed details in place (they are not terms)."""
     async with db.write() as session:
         row = await lock_pointer(session, models.Pointer.token == token)
         if row is None or row.account_id != account_id:
             raise PointerNotFound(token)
         if row.cancelled_at is not None:
             raise InputError("pointer-cancelled", "A cancelled pointer cannot be changed.", status=409)
-        record = pointer_record(row)
-        version = revise(record.version, record.usage, changes, now)
-        usage = rebase_usage(record.usage, version, now)
-        apply_version(row, version)
-        apply_usage(row, usage)
-        session.add(_version_row(row.id, version, now, "updated"))
+        if changes is not None:
+            record = pointer_record(row)
+            version = revise(record.version, record.usage, changes, now)
+            usage = rebase_usage(record.usage, version, now)
+            apply_version(row, version)
+            apply_usage(row, usage)
+            session.add(_version_row(row.id, version, now, "updated"))
+        if details.webhook is not KEEP:
+            row.webhook = details.webhook
+        if details.description is not KEEP:
+            row.description = details.description
+        if details.metadata is not KEEP:
+            row.metadata_json = details.metadata
         await session.flush()
         return pointer_record(row)
 

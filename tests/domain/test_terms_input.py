@@ -146,6 +146,11 @@ def test_changes() -> None:
     )
 
 
+def test_changes_leave_webhook_description_and_metadata_to_the_caller() -> None:
+    assert parse_changes({"webhook": None, "description": "rent", "metadata": {}}) is None
+    assert parse_changes({"cycles": 24, "webhook": "https://x.example"}) == Changes(cycles=24)
+
+
 def test_changes_null_expiry_clears_it() -> None:
     assert parse_changes({"expiry": None}) == Changes(clear_expiry=True)
     assert parse_changes({"cycles": 24}) == Changes(cycles=24)
@@ -157,7 +162,7 @@ def test_changes_null_expiry_clears_it() -> None:
         ("assetCode", "EUR", "asset-immutable"),
         ("assetScale", 2, "asset-immutable"),
         ("start", "2024-01-01T00:00:00Z", "unknown-field"),
-        ("webhook", "https://x.example", "unknown-field"),
+        ("jti", "abc", "unknown-field"),
         ("amount", None, "invalid-amount"),
         ("amount", -5, "amount-out-of-range"),
         ("interval", "P", "invalid-interval"),

@@ -6,6 +6,7 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from spsp_pull.domain.agreement import Changes, current_cycle, global_cycle_window
+from spsp_pull.domain.details_input import DetailChanges
 from spsp_pull.domain.duration import parse_interval
 from spsp_pull.domain.money import U64_MAX
 from spsp_pull.store import models, pointers, reservations
@@ -107,3 +108,36 @@ async def test_a_lookup_reads_the_record_the_orm_builds(db: Database) -> None:
             assert lookup is not None
             assert dataclasses.asdict(lookup) == dataclasses.asdict(orm)
             assert lookup == orm
+
+
+async def test_a_lookup_after_a_change_of_details_reads_them_at_once(db: Database) -> None:
+    now = datetime(2024, 1, 31, tzinfo=UTC)
+    admin = await ensure_admin(db, "test-admin-key", now)
+    record = await pointers.create_pointer(
+        db,
+        pointers.NewPointer(
+            account_id=admin.id, terms=terms(now), webhook="https://old.example/hook", description="rent"
+        ),
+        now,
+    )
+    assert await pointers.find_by_token(db, record.token) == record  # its version is now remembered
+    changed = await pointers.revise_pointer(
+        db,
+        admin.id,
+        record.token,
+        None,
+        now,
+        details=DetailChanges(webhook="https://new.example/hook", metadata={"order": 7}),
+    )
+    for lookup in (pointers.find_by_token(db, record.token), pointers.find_by_tag(db, record.tag)):
+        reread = await lookup
+        assert reread == changed
+        assert reread is not None and reread.webhook == "https://new.example/hook"
+        assert (reread.description, reread.metadata) == ("rent", {"order": 7})
+        assert reread.version == record.version and reread.usage == record.usage
+    assert [v.version.number for v in await pointers.pointer_versions(db, record.id)] == [1]
+    removed = await pointers.revise_pointer(
+        db, admin.id, record.token, None, now, details=DetailChanges(webhook=None, description=None)
+    )
+    assert (removed.webhook, removed.description, removed.metadata) == (None, None, {"order": 7})
+    assert await pointers.find_by_token(db, record.token) == removed
