@@ -75,7 +75,11 @@ class ServerProcess:
             stderr=asyncio.subprocess.STDOUT,
         )
         self._reader = asyncio.create_task(self._collect())
-        await self.wait_healthy()
+        try:
+            await self.wait_healthy()
+        except BaseException:
+            await self.stop(signal.SIGKILL)  # a server that never became healthy must not outlive the test
+            raise
 
     async def _collect(self) -> None:
         assert self.process is not None and self.process.stdout is not None
