@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -126,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
             help="your BTP account: btp+ws://user:token@host:port (SPSP_PAYEE_BTP; default: a new account "
             "at 127.0.0.1:7768, the pull server's embedded endpoint or moneyd)",
         )
-        p.add_argument("--timeout", type=float, default=60.0, help="seconds")
+        p.add_argument("--timeout", type=seconds, default=timedelta(seconds=60), help="seconds")
         p.add_argument("--window", type=int, default=1, help="Prepares in flight")
         p.set_defaults(command=command)
         return p
@@ -159,6 +160,20 @@ def build_parser() -> argparse.ArgumentParser:
     jwt_cmd.add_argument("--expires-in", type=int, help="JWT lifetime in seconds (exp claim)")
     jwt_cmd.set_defaults(command=cmd_jwt)
     return parser
+
+
+MAX_TIMEOUT_SECONDS = 86_400 * 366
+
+
+def seconds(text: str) -> timedelta:
+    """A positive number of seconds on the command line (decimals allowed), exactly."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal(0)
+    if not value.is_finite() or not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise argparse.ArgumentTypeError(f"not a number of seconds from 0 to {MAX_TIMEOUT_SECONDS}: {text!r}")
+    return timedelta(microseconds=int(value * 1_000_000))
 
 
 def add_terms_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -339,7 +354,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
                 args.pointer,
                 args.amount,
                 btp_url=payee_btp(args),
-                time_limit=timedelta(seconds=args.timeout),
+                time_limit=args.timeout,
                 max_in_flight=args.window,
                 on_progress=progress,
             )
@@ -351,7 +366,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     why = {
         "complete": "complete",
         "closed-by-server": "the server ended the stream",
-        "timeout": f"timed out after {args.timeout:g} s",
+        "timeout": f"timed out after {args.timeout.total_seconds():g} s",
     }[outcome.reason]
     detail = f": {outcome.detail}" if outcome.detail else ""
     wanted = f" of {args.amount}" if args.amount else ""
@@ -368,7 +383,7 @@ def cmd_send(args: argparse.Namespace) -> int:
                 args.pointer,
                 args.amount,
                 btp_url=payee_btp(args),
-                time_limit=timedelta(seconds=args.timeout),
+                time_limit=args.timeout,
                 max_in_flight=args.window,
             )
         )
@@ -393,7 +408,7 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
             args.pointer,
             amount,
             btp_url=btp,
-            time_limit=timedelta(seconds=args.timeout),
+            time_limit=args.timeout,
             max_in_flight=args.window,
         )
 

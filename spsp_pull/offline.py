@@ -26,12 +26,12 @@ import base64
 import binascii
 import hashlib
 import json
-import math
 import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Literal
 
 import jwt
@@ -49,6 +49,7 @@ from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.terms_input import parse_terms
 
 MAX_TOKEN_LENGTH = 8 * 1024
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_KID_LENGTH = 200
 MAX_JTI_LENGTH = 200
 
@@ -366,12 +367,13 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            seconds = float(value)
-            if math.isfinite(seconds):
-                return datetime.fromtimestamp(seconds, UTC)
-        except (OverflowError, OSError, ValueError):
-            pass
+        # The JSON parser gives a fractional NumericDate as a binary float: read it as the decimal it was.
+        seconds = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+        if seconds.is_finite():
+            try:
+                return _EPOCH + timedelta(microseconds=int(seconds * 1_000_000))
+            except OverflowError:
+                pass
     raise _claims_invalid(
         InputError("invalid-numeric-date", f"{name} must be seconds since 1970 (a NumericDate)", field=name)
     )

@@ -144,6 +144,12 @@ def test_hs256_with_string_claims_as_the_js_server_signs_them() -> None:
     assert terms.expiry == datetime(2024, 6, 1, tzinfo=UTC)
 
 
+def test_a_fractional_iat_is_read_to_the_microsecond() -> None:
+    issued = (NOW - timedelta(hours=3)).replace(microsecond=123_457)
+    token = hs256(CLAIMS, iat=int(issued.timestamp()) + 0.123457)
+    assert verify(token).terms.start == issued
+
+
 def test_start_defaults_to_now_without_iat() -> None:
     assert verify(hs256(CLAIMS)).terms.start == NOW
 

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -168,7 +169,7 @@ class Database:
         if task is not None and self._sqlite_writer is task:
             raise sqlite3.OperationalError("database is locked (a write transaction inside another one)")
         try:
-            async with asyncio.timeout(_InlineSqlite.LOCK_WAIT):
+            async with asyncio.timeout(_InlineSqlite.LOCK_WAIT.total_seconds()):
                 await lock.acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked") from None
@@ -354,8 +355,8 @@ class _InlineSqlite:
     on `Database`'s lock and never meet the busy state at all.
     """
 
-    LOCK_WAIT = 30.0  # seconds, as the busy timeout it replaces
-    _RETRY_DELAYS = (0.001, 0.002, 0.005, 0.01, 0.02)
+    LOCK_WAIT = timedelta(seconds=30)  # as the busy timeout it replaces
+    _RETRY_DELAYS = tuple(timedelta(milliseconds=ms) for ms in (1, 2, 5, 10, 20))
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._conn = connection
@@ -382,19 +383,18 @@ class _InlineSqlite:
 
     async def run(self, function: Callable[..., Any], *args: Any) -> Any:
         """`function(*args)`; while another process holds the lock, retried after short sleeps."""
-        deadline: float | None = None
+        waited = timedelta(0)
         attempt = 0
         while True:
             try:
                 return function(*args)
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or waited >= self.LOCK_WAIT:
                     raise
-                loop = asyncio.get_running_loop()
-                deadline = deadline or loop.time() + self.LOCK_WAIT
-                if loop.time() >= deadline:
-                    raise
-                await asyncio.sleep(self._RETRY_DELAYS[min(attempt, len(self._RETRY_DELAYS) - 1)])
+                delay = self._RETRY_DELAYS[min(attempt, len(self._RETRY_DELAYS) - 1)]
+                await asyncio.sleep(delay.total_seconds())
+                waited += delay
                 attempt += 1
 
     async def commit(self) -> None:

@@ -24,15 +24,28 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import WebSocketException
 
 from stream import btp, ildcp, ilp
-from stream.aio.btp_session import MAX_INCOMING, BtpSession, Outcome
-from stream.aio.plugin import IlpHandler, answer, answer_budget, encode_reply, reject, seconds_left
+from stream.aio.btp_session import (
+    CLOSE_TIMEOUT,
+    MAX_INCOMING,
+    PING_INTERVAL,
+    BtpSession,
+    Outcome,
+    websocket_options,
+)
+from stream.aio.plugin import (
+    RESPONSE_TIMEOUT,
+    IlpHandler,
+    answer,
+    answer_budget,
+    encode_reply,
+    reject,
+    time_left,
+)
 from stream.errors import DecodeError
 
-BACKOFF = (0.0, 0.1, 0.5, 1.0, 2.0, 5.0)
-PING_INTERVAL = 20.0
-CLOSE_TIMEOUT = 2.0
-MAX_FRAME = 2**20
-ILDCP_TIMEOUT = 10.0
+BACKOFF = tuple(timedelta(milliseconds=ms) for ms in (0, 100, 500, 1000, 2000, 5000))
+CONNECT_TIMEOUT = timedelta(seconds=10)
+ILDCP_TIMEOUT = timedelta(seconds=10)
 
 _log = logging.getLogger(__name__)
 
@@ -92,10 +105,10 @@ class BtpClient:
         url: str,
         *,
         reconnect: bool = True,
-        connect_timeout: float = 10.0,
-        response_timeout: float = 35.0,
-        ping_interval: float | None = PING_INTERVAL,
-        backoff: Sequence[float] = BACKOFF,
+        connect_timeout: timedelta = CONNECT_TIMEOUT,
+        response_timeout: timedelta = RESPONSE_TIMEOUT,
+        ping_interval: timedelta | None = PING_INTERVAL,
+        backoff: Sequence[timedelta] = BACKOFF,
         max_reconnect_attempts: int | None = None,
         max_incoming: int = MAX_INCOMING,
     ) -> None:
@@ -139,7 +152,7 @@ class BtpClient:
     # --- lifetime -------------------------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Connects and authenticates, retrying (when `reconnect`) for up to `connect_timeout` seconds.
+        """Connects and authenticates, retrying (when `reconnect`) for up to `connect_timeout`.
 
         Raises BtpAuthError when the server refuses the credentials, BtpConnectError when it is unreachable.
         """
@@ -150,7 +163,7 @@ class BtpClient:
         loop = asyncio.get_running_loop()
         try:
             attempts = None if self._reconnect else 1
-            session, reader = await self._establish(loop.time() + self._connect_timeout, attempts)
+            session, reader = await self._establish(datetime.now(UTC) + self._connect_timeout, attempts)
         except BaseException:
             self._state = previous
             raise
@@ -213,22 +226,21 @@ class BtpClient:
             _log.info("BTP connection to %s restored", self._url.ws_url)
 
     async def _establish(
-        self, deadline: float | None, max_attempts: int | None
+        self, deadline: datetime | None, max_attempts: int | None
     ) -> tuple[BtpSession, "asyncio.Task[None]"]:
-        loop = asyncio.get_running_loop()
         attempt = 0
         failure: Exception | None = None
         while max_attempts is None or attempt < max_attempts:
             delay = self._backoff[min(attempt, len(self._backoff) - 1)]
-            if deadline is not None and loop.time() + delay >= deadline:
+            if deadline is not None and datetime.now(UTC) + delay >= deadline:
                 break
-            await asyncio.sleep(delay)
+            await asyncio.sleep(delay.total_seconds())
             if self._closing:
                 raise BtpConnectError("client closed while connecting")
             attempt += 1
             limit = self._connect_timeout
             if deadline is not None:
-                limit = min(limit, deadline - loop.time())
+                limit = min(limit, deadline - datetime.now(UTC))
             try:
                 return await self._open(limit)
             except BtpAuthError:
@@ -238,15 +250,9 @@ class BtpClient:
                 _log.debug("BTP connection attempt %d to %s failed: %s", attempt, self._url.ws_url, exc)
         raise BtpConnectError(f"could not connect to {self._url.ws_url}: {failure}") from failure
 
-    async def _open(self, limit: float) -> tuple[BtpSession, "asyncio.Task[None]"]:
+    async def _open(self, limit: timedelta) -> tuple[BtpSession, "asyncio.Task[None]"]:
         ws = await connect(
-            self._url.ws_url,
-            open_timeout=limit,
-            ping_interval=self._ping_interval,
-            ping_timeout=self._ping_interval,
-            close_timeout=CLOSE_TIMEOUT,
-            compression=None,
-            max_size=MAX_FRAME,
+            self._url.ws_url, open_timeout=limit.total_seconds(), **websocket_options(self._ping_interval)
         )
         session = BtpSession(
             ws,
@@ -282,8 +288,8 @@ class BtpClient:
         session = self._session
         if session is None or not session.is_open:
             return reject(ilp.ErrorCode.T01_PEER_UNREACHABLE, self._address, "not connected")
-        left = seconds_left(prepare)
-        if left <= 0:
+        left = time_left(prepare)
+        if left <= timedelta(0):
             return reject(ilp.ErrorCode.R00_TRANSFER_TIMED_OUT, self._address, "expired before it was sent")
         reply = await session.call(ilp.encode(prepare), min(left, self._response_timeout))
         try:
@@ -291,9 +297,9 @@ class BtpClient:
         except DecodeError:
             return reject(ilp.ErrorCode.T00_INTERNAL_ERROR, self._address, "peer sent an invalid ILP reply")
 
-    async def ildcp(self, timeout: float = ILDCP_TIMEOUT) -> ildcp.IldcpResponse:  # noqa: ASYNC109
+    async def ildcp(self, timeout: timedelta = ILDCP_TIMEOUT) -> ildcp.IldcpResponse:  # noqa: ASYNC109
         """Asks the parent for our address and asset (RFC 0031); raises IldcpError if it cannot tell."""
-        request = ildcp.request_prepare(datetime.now(UTC) + timedelta(seconds=timeout))
+        request = ildcp.request_prepare(datetime.now(UTC) + timeout)
         reply = await self.send(request)
         if isinstance(reply, ilp.Reject):
             raise IldcpError(f"IL-DCP rejected: {reply.code} {reply.message}")
@@ -319,6 +325,6 @@ class BtpClient:
 async def _discard(session: BtpSession, reader: "asyncio.Task[None]") -> None:
     """Closes a session and waits for its reader, which ends once the websocket has closed."""
     await session.close()
-    await asyncio.wait([reader], timeout=CLOSE_TIMEOUT)
+    await asyncio.wait([reader], timeout=CLOSE_TIMEOUT.total_seconds())
     reader.cancel()
     await asyncio.gather(reader, return_exceptions=True)

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from types import TracebackType
 from typing import Self
 from urllib.parse import quote
@@ -27,18 +28,29 @@ from websockets.exceptions import ConnectionClosed
 from stream import btp, ildcp, ilp
 from stream.address import validate_address
 from stream.aio.accounts import TokenPins, account_name, account_under, is_valid_account
-from stream.aio.btp_session import MAX_INCOMING, BtpSession, not_accepted
-from stream.aio.plugin import IlpHandler, answer, answer_budget, encode_reply, reject, seconds_left
+from stream.aio.btp_session import (
+    MAX_INCOMING,
+    PING_INTERVAL,
+    BtpSession,
+    not_accepted,
+    websocket_options,
+)
+from stream.aio.plugin import (
+    RESPONSE_TIMEOUT,
+    IlpHandler,
+    answer,
+    answer_budget,
+    encode_reply,
+    reject,
+    time_left,
+)
 from stream.errors import DecodeError
 
 Authenticate = Callable[[str, str], Awaitable[str | None]]
 """(username, token) -> the account to use, or None to refuse."""
 
-PING_INTERVAL = 20.0
-AUTH_TIMEOUT = 10.0
-CLOSE_TIMEOUT = 2.0
-STOP_TIMEOUT = 5.0
-MAX_FRAME = 2**20
+AUTH_TIMEOUT = timedelta(seconds=10)
+STOP_TIMEOUT = timedelta(seconds=5)
 
 _BAD_ACCOUNT = "account name is not an ILP address segment"
 
@@ -54,9 +66,9 @@ class BtpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         authenticate: Authenticate | None = None,
-        response_timeout: float = 35.0,
-        auth_timeout: float = AUTH_TIMEOUT,
-        ping_interval: float | None = PING_INTERVAL,
+        response_timeout: timedelta = RESPONSE_TIMEOUT,
+        auth_timeout: timedelta = AUTH_TIMEOUT,
+        ping_interval: timedelta | None = PING_INTERVAL,
         max_incoming: int = MAX_INCOMING,
     ) -> None:
         self.address = validate_address(address)
@@ -102,11 +114,7 @@ class BtpServer:
             self._connection,
             self.host,
             self._port,
-            compression=None,
-            max_size=MAX_FRAME,
-            ping_interval=self._ping_interval,
-            ping_timeout=self._ping_interval,
-            close_timeout=CLOSE_TIMEOUT,
+            **websocket_options(self._ping_interval),
         )
         self._port = self._server.sockets[0].getsockname()[1]
 
@@ -117,9 +125,9 @@ class BtpServer:
             return
         server.close()
         try:
-            await asyncio.wait_for(server.wait_closed(), STOP_TIMEOUT)
+            await asyncio.wait_for(server.wait_closed(), STOP_TIMEOUT.total_seconds())
         except TimeoutError:
-            _log.warning("BTP server connections still open after %s s", STOP_TIMEOUT)
+            _log.warning("BTP server connections still open after %s", STOP_TIMEOUT)
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -165,7 +173,7 @@ class BtpServer:
     async def _accept(self, ws: ServerConnection) -> str | None:
         """Reads the auth frame; the client's account once accepted, else None (the client was refused)."""
         try:
-            async with asyncio.timeout(self._auth_timeout):
+            async with asyncio.timeout(self._auth_timeout.total_seconds()):
                 first = await ws.recv()
         except (TimeoutError, ConnectionClosed):
             return None
@@ -223,8 +231,8 @@ class BtpServer:
         session = self._client_session(prepare.destination)
         if session is None:
             return reject(ilp.ErrorCode.F02_UNREACHABLE, self.address, "no such client connected")
-        left = seconds_left(prepare)
-        if left <= 0:
+        left = time_left(prepare)
+        if left <= timedelta(0):
             return reject(ilp.ErrorCode.R00_TRANSFER_TIMED_OUT, self.address, "expired before it was sent")
         _, reply = await self._exchange(session, prepare, ilp.encode(prepare), left)
         return reply
@@ -249,7 +257,7 @@ class BtpServer:
         return self._unreachable
 
     async def _exchange(
-        self, session: BtpSession, prepare: ilp.Prepare, raw: bytes, budget: float
+        self, session: BtpSession, prepare: ilp.Prepare, raw: bytes, budget: timedelta
     ) -> tuple[bytes, ilp.IlpReply]:
         """The client's answer, encoded and decoded; a Fulfill not matching the condition becomes F05."""
         reply = await session.call(raw, min(budget, self._response_timeout))

@@ -10,7 +10,7 @@ import enum
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from websockets.asyncio.connection import Connection
@@ -26,6 +26,9 @@ Dispatch = Callable[[ilp.Prepare, bytes], Awaitable[bytes]]
 NOT_ACCEPTED = "NotAcceptedError"
 # How many incoming requests one connection may have in progress; Prepares beyond that are rejected busy.
 MAX_INCOMING = 4096
+PING_INTERVAL = timedelta(seconds=20)
+CLOSE_TIMEOUT = timedelta(seconds=2)
+MAX_FRAME = 2**20
 _UINT32_BITS = 32
 
 _log = logging.getLogger(__name__)
@@ -44,6 +47,18 @@ Answer = btp.Response | btp.Error | Outcome
 def not_accepted(request_id: int, message: str) -> btp.Error:
     """The BTP Error mini-accounts and ilp-plugin-btp send for refused requests."""
     return btp.Error(request_id, "F00", NOT_ACCEPTED, datetime.now(UTC), message)
+
+
+def websocket_options(ping_interval: timedelta | None) -> dict[str, Any]:
+    """What both ends give `websockets`: no compression, bounded frames, keep-alive pings, a bounded close."""
+    ping = None if ping_interval is None else ping_interval.total_seconds()
+    return {
+        "compression": None,
+        "max_size": MAX_FRAME,
+        "ping_interval": ping,
+        "ping_timeout": ping,
+        "close_timeout": CLOSE_TIMEOUT.total_seconds(),
+    }
 
 
 def _settle(future: "asyncio.Future[Answer]", answer: Answer) -> None:
@@ -90,14 +105,14 @@ class BtpSession:
             if request_id not in self._pending:
                 return request_id
 
-    async def request(self, message: btp.Message, timeout: float) -> Answer:  # noqa: ASYNC109
-        """Sends `message`; waits at most `timeout` seconds for the Response or Error with its request id."""
+    async def request(self, message: btp.Message, timeout: timedelta) -> Answer:  # noqa: ASYNC109
+        """Sends `message`; waits at most `timeout` for the Response or Error with its request id."""
         if not self._open:
             return Outcome.DISCONNECTED
         request_id = message.request_id
         future: asyncio.Future[Answer] = self._loop.create_future()
         self._pending[request_id] = future
-        timer = self._loop.call_later(timeout, _settle, future, Outcome.TIMED_OUT)
+        timer = self._loop.call_later(timeout.total_seconds(), _settle, future, Outcome.TIMED_OUT)
         try:
             await self._ws.send(btp.encode(message))
             return await future
@@ -107,7 +122,7 @@ class BtpSession:
             timer.cancel()
             del self._pending[request_id]
 
-    async def call(self, prepare: bytes, timeout: float) -> bytes:  # noqa: ASYNC109
+    async def call(self, prepare: bytes, timeout: timedelta) -> bytes:  # noqa: ASYNC109
         """Sends an encoded Prepare; the peer's encoded answer, or a Reject when there is none."""
         answer = await self.request(btp.ilp_message(self.next_request_id(), prepare), timeout)
         if isinstance(answer, btp.Response):

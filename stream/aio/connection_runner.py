@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from stream import ilp
 from stream.aio.plugin import IlpLink
@@ -79,19 +79,20 @@ class ConnectionRunner:
                 if self._wake.is_set():
                     continue
                 if wakeup is not None:
-                    self._arm_timer(max(0.0, (wakeup - self._now()).total_seconds()))
+                    self._arm_timer(wakeup - self._now())
                 await self._wake.wait()
         finally:
             self._disarm_timer()
         self._dispatch()
         self.closed.set()
 
-    def _arm_timer(self, delay: float) -> None:
-        """Wake the pump after `delay` seconds. This loop turns once per packet and the wakeup (mostly the
-        idle timeout) keeps moving later: a timer already due no later than that is kept (an early wakeup
-        only makes the pump look again), rather than a new timer (or `asyncio.wait_for`'s task) each turn."""
+    def _arm_timer(self, delay: timedelta) -> None:
+        """Wake the pump after `delay` (at once if it has passed). This loop turns once per packet and the
+        wakeup (mostly the idle timeout) keeps moving later: a timer already due no later than that is kept
+        (an early wakeup only makes the pump look again), rather than a new timer (or `asyncio.wait_for`'s
+        task) each turn."""
         loop = asyncio.get_running_loop()
-        when = loop.time() + delay
+        when = loop.time() + max(delay, timedelta(0)).total_seconds()
         if self._timer is not None and self._timer.when() <= when:
             return
         self._disarm_timer()

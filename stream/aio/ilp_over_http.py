@@ -10,6 +10,7 @@ HTTP failures become Rejects: no connection T01, no answer before expiry R00, 42
 """
 
 import hmac
+from datetime import timedelta
 from http import HTTPStatus
 from types import TracebackType
 from typing import Self
@@ -18,7 +19,15 @@ import aiohttp
 from aiohttp import web
 
 from stream import ilp
-from stream.aio.plugin import IlpHandler, answer, answer_budget, encode_reply, reject, seconds_left
+from stream.aio.plugin import (
+    RESPONSE_TIMEOUT,
+    IlpHandler,
+    answer,
+    answer_budget,
+    encode_reply,
+    reject,
+    time_left,
+)
 from stream.errors import DecodeError
 
 OCTET_STREAM = "application/octet-stream"
@@ -35,7 +44,7 @@ class IlpOverHttp:
         outgoing_token: str | None = None,
         incoming_token: str | None = None,
         session: aiohttp.ClientSession | None = None,
-        response_timeout: float = 35.0,
+        response_timeout: timedelta = RESPONSE_TIMEOUT,
     ) -> None:
         self.peer_url = peer_url
         self.address = address
@@ -68,12 +77,12 @@ class IlpOverHttp:
     # --- sending -------------------------------------------------------------------------------------------
 
     async def send(self, prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject:
-        left = seconds_left(prepare)
-        if left <= 0:
+        left = time_left(prepare)
+        if left <= timedelta(0):
             return self._reject(ilp.ErrorCode.R00_TRANSFER_TIMED_OUT, "expired before it was sent")
         if self._session is None:
             self._session = aiohttp.ClientSession()
-        timeout = aiohttp.ClientTimeout(total=min(left, self._response_timeout))
+        timeout = aiohttp.ClientTimeout(total=min(left, self._response_timeout).total_seconds())
         try:
             async with self._session.post(
                 self.peer_url, data=ilp.encode(prepare), headers=self._outgoing, timeout=timeout

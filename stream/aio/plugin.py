@@ -8,7 +8,7 @@ connection a T01 Reject.
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from stream import ilp
@@ -17,7 +17,9 @@ IlpHandler = Callable[[ilp.Prepare], Awaitable[ilp.Fulfill | ilp.Reject]]
 
 # Time kept back from a Prepare's expiry when answering it, so that the answer arrives before the sender's own
 # timer fires (at most half of what is left).
-ANSWER_MARGIN = 0.05
+ANSWER_MARGIN = timedelta(milliseconds=50)
+# How long a sender waits for the answer to a Prepare at most (its expiry may cut it shorter).
+RESPONSE_TIMEOUT = timedelta(seconds=35)
 
 _log = logging.getLogger(__name__)
 
@@ -32,23 +34,25 @@ def reject(code: str, triggered_by: str, message: str = "", data: bytes = b"") -
     return ilp.Reject(code=code, triggered_by=triggered_by, message=message, data=data)
 
 
-def seconds_left(prepare: ilp.Prepare) -> float:
-    """Seconds until `prepare` expires (negative once it has)."""
-    return (prepare.expires_at - datetime.now(UTC)).total_seconds()
+def time_left(prepare: ilp.Prepare) -> timedelta:
+    """Until `prepare` expires (negative once it has)."""
+    return prepare.expires_at - datetime.now(UTC)
 
 
-def answer_budget(prepare: ilp.Prepare) -> float | None:
+def answer_budget(prepare: ilp.Prepare) -> timedelta | None:
     """How long a receiver may take to answer `prepare`; None when it arrived expired."""
-    left = seconds_left(prepare)
-    if left <= 0:
+    left = time_left(prepare)
+    if left <= timedelta(0):
         return None
     return left - min(ANSWER_MARGIN, left / 2)
 
 
-async def answer(handler: IlpHandler, prepare: ilp.Prepare, budget: float, triggered_by: str) -> ilp.IlpReply:
-    """`handler(prepare)` bounded by `budget` seconds: R00 when it takes longer, T00 when it fails."""
+async def answer(
+    handler: IlpHandler, prepare: ilp.Prepare, budget: timedelta, triggered_by: str
+) -> ilp.IlpReply:
+    """`handler(prepare)` bounded by `budget`: R00 when it takes longer, T00 when it fails."""
     try:
-        async with asyncio.timeout(budget):
+        async with asyncio.timeout(budget.total_seconds()):
             return await handler(prepare)
     except TimeoutError:
         return reject(ilp.ErrorCode.R00_TRANSFER_TIMED_OUT, triggered_by, "handler did not answer in time")

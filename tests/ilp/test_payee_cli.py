@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from spsp_pull.cli import seconds
 from spsp_pull.store.database import Database, sqlite_url
 from spsp_pull.store.push_payments import push_count, push_total
 from tests.server_process import ServerProcess, create_pointer, run_cli
@@ -97,3 +100,12 @@ async def test_subscription_pulls_once_per_cycle_across_restarts(
     after = [p["cycle"] for p in json.loads(state.read_text())["pulls"]]
     assert after[:2] == cycles and after[2] == cycles[1] + 1
     assert all(p["amount"] == "100" for p in json.loads(state.read_text())["pulls"])
+
+
+def test_timeouts_on_the_command_line_are_exact_seconds() -> None:
+    assert seconds("1.5") == timedelta(milliseconds=1500)
+    assert seconds("0.000001") == timedelta(microseconds=1)
+    assert seconds("60") == timedelta(minutes=1)
+    for bad in ("0", "-1", "nan", "inf", "abc", "1e30", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            seconds(bad)

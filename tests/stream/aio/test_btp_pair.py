@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -71,7 +72,7 @@ async def test_unreachable_server_raises_connect_error() -> None:
     with pytest.raises(BtpConnectError):
         await BtpClient(url, reconnect=False).connect()
     with pytest.raises(BtpConnectError):
-        await BtpClient(url, connect_timeout=0.4).connect()
+        await BtpClient(url, connect_timeout=timedelta(milliseconds=400)).connect()
     assert time.monotonic() - started < 3
 
 
