@@ -7,9 +7,9 @@ import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Column
+from sqlalchemy import inspect
 
 from spsp_pull.domain.agreement import Terms, Usage, Version
 from spsp_pull.domain.duration import Interval, parse_interval
@@ -56,125 +56,115 @@ class PullRecord:
     reservation_id: int | None
 
 
-_VERSION_FIELDS = (
-    "asset_code",
-    "asset_scale",
-    "amount",
-    "interval",
-    "cycles",
-    "cap",
-    "start",
-    "expiry",
-    "anchor",
-    "base_cycle",
-    "carry",
-    "schedule_origin",
-)
-"""`make_version`'s parameters after `number`, as attributes of `models.Pointer`."""
+class VersionColumns(NamedTuple):
+    """The columns of `pointers` one agreement version is made of, by name (`version`: its number)."""
 
-_RECORD_FIELDS = (
-    "id",
-    "token",
-    "tag",
-    "account_id",
-    "origin",
-    "jwt_id",
-    "cancelled_at",
-    "webhook",
-    "description",
-    "metadata_json",
-    "pulled_total",
-    "used_since_anchor",
-    "used_in_cycle",
-    "usage_cycle",
-    "reserved_total",
-)
-"""`make_pointer_record`'s parameters after `created_at` and `version`, as attributes of `models.Pointer`."""
+    version: int
+    asset_code: str
+    asset_scale: int
+    amount: int
+    interval: str
+    cycles: int
+    cap: bool
+    start: datetime
+    expiry: datetime | None
+    anchor: datetime
+    base_cycle: int
+    carry: int
+    schedule_origin: datetime | None
 
-_terms_of = operator.attrgetter(*_VERSION_FIELDS[2:])
-_record_fields_of = operator.attrgetter(*_RECORD_FIELDS)
+
+class PointerColumns(NamedTuple):
+    """The columns of `pointers` a record is made of besides its version and creation time, by name.
+
+    Rows are picked by these names and read by attribute, so the order of the fields means nothing."""
+
+    id: int
+    token: str
+    tag: str
+    account_id: int
+    origin: str
+    jwt_id: str | None
+    cancelled_at: datetime | None
+    webhook: str | None
+    description: str | None
+    metadata: dict[str, object] | None
+    pulled_total: int
+    used_since_anchor: int
+    used_in_cycle: int
+    usage_cycle: int
+    reserved_total: int
+
+
+_ATTRIBUTE_OF_COLUMN = {column.name: key for key, column in inspect(models.Pointer).columns.items()}
+_pointer_columns_of = operator.attrgetter(*(_ATTRIBUTE_OF_COLUMN[name] for name in PointerColumns._fields))
+"""The ORM attributes of the `PointerColumns` (a name that is no column fails here, at import)."""
 
 _VERSIONS_CACHED = 10_000  # per lookup (a table's column)
 
 
-def make_version(
-    number: int,
-    asset_code: str,
-    asset_scale: int,
-    amount: int,
-    interval: str,
-    cycles: int,
-    cap: bool,
-    start: datetime,
-    expiry: datetime | None,
-    anchor: datetime,
-    base_cycle: int,
-    carry: int,
-    schedule_origin: datetime | None,
-) -> Version:
+def make_version(columns: VersionColumns) -> Version:
     return Version(
         terms=Terms(
-            amount=amount,
-            asset_code=asset_code,
-            asset_scale=asset_scale,
-            interval=parsed_interval(interval),
-            cycles=cycles,
-            cap=bool(cap),
-            start=start,
-            expiry=expiry,
+            amount=columns.amount,
+            asset_code=columns.asset_code,
+            asset_scale=columns.asset_scale,
+            interval=parsed_interval(columns.interval),
+            cycles=columns.cycles,
+            cap=bool(columns.cap),
+            start=columns.start,
+            expiry=columns.expiry,
         ),
-        number=number,
-        anchor=anchor,
-        base_cycle=base_cycle,
-        carry=carry,
-        schedule_origin=schedule_origin,
+        number=columns.version,
+        anchor=columns.anchor,
+        base_cycle=columns.base_cycle,
+        carry=columns.carry,
+        schedule_origin=columns.schedule_origin,
     )
 
 
-def make_pointer_record(
-    created_at: datetime,
-    version: Version,
-    pointer_id: int,
-    token: str,
-    tag: str,
-    account_id: int,
-    origin: str,
-    jwt_id: str | None,
-    cancelled_at: datetime | None,
-    webhook: str | None,
-    description: str | None,
-    metadata: dict[str, object] | None,
-    pulled_total: int,
-    used_since_anchor: int,
-    used_in_cycle: int,
-    usage_cycle: int,
-    reserved_total: int,
-) -> PointerRecord:
+def make_pointer_record(columns: PointerColumns, *, created_at: datetime, version: Version) -> PointerRecord:
     return PointerRecord(
-        id=pointer_id,
-        token=token,
-        tag=tag,
-        account_id=account_id,
-        origin=origin,
-        jwt_id=jwt_id,
+        id=columns.id,
+        token=columns.token,
+        tag=columns.tag,
+        account_id=columns.account_id,
+        origin=columns.origin,
+        jwt_id=columns.jwt_id,
         created_at=created_at,
-        cancelled_at=cancelled_at,
-        webhook=webhook,
-        description=description,
-        metadata=metadata,
+        cancelled_at=columns.cancelled_at,
+        webhook=columns.webhook,
+        description=columns.description,
+        metadata=columns.metadata,
         version=version,
         usage=Usage(
-            pulled_total=pulled_total,
-            used_since_anchor=used_since_anchor,
-            used_in_cycle=used_in_cycle,
-            cycle=usage_cycle,
+            pulled_total=columns.pulled_total,
+            used_since_anchor=columns.used_since_anchor,
+            used_in_cycle=columns.used_in_cycle,
+            cycle=columns.usage_cycle,
         ),
-        reserved_total=reserved_total,
+        reserved_total=columns.reserved_total,
     )
 
 
 def version_of(row: models.AgreementTerms, *, asset_code: str, asset_scale: int, number: int) -> Version:
-    return make_version(number, asset_code, asset_scale, *_terms_of(row))
+    return make_version(
+        VersionColumns(
+            version=number,
+            asset_code=asset_code,
+            asset_scale=asset_scale,
+            amount=row.amount,
+            interval=row.interval,
+            cycles=row.cycles,
+            cap=row.cap,
+            start=row.start,
+            expiry=row.expiry,
+            anchor=row.anchor,
+            base_cycle=row.base_cycle,
+            carry=row.carry,
+            schedule_origin=row.schedule_origin,
+        )
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -185,7 +175,9 @@ def parsed_interval(text: str) -> Interval:
 
 def pointer_record(row: models.Pointer) -> PointerRecord:
     version = version_of(row, asset_code=row.asset_code, asset_scale=row.asset_scale, number=row.version)
-    return make_pointer_record(row.created_at, version, *_record_fields_of(row))
+    return make_pointer_record(
+        PointerColumns._make(_pointer_columns_of(row)), created_at=row.created_at, version=version
+    )
 
 
 def pointer_reader(shape: RowShape) -> Callable[[Sequence[Any]], PointerRecord]:
@@ -193,28 +185,28 @@ def pointer_reader(shape: RowShape) -> Callable[[Sequence[Any]], PointerRecord]:
 
     A pointer's creation time never changes, nor does a version once written (a change is a new version), so
     the two are remembered by the raw values of the columns they are made of: a repeated read converts only
-    the columns that do change.
+    the columns that do change. Every column is picked from the row by its name.
     """
-    fixed = shape.subset([_column_name(name) for name in ("created_at", "version", *_VERSION_FIELDS)])
-    fixed_key = operator.itemgetter(*(shape.position(name) for name in fixed.names))
-    fixed_values = fixed.values(fixed.names)
-    record_values = shape.values([_column_name(name) for name in _RECORD_FIELDS])
+    fixed_names = ("created_at", *VersionColumns._fields)
+    fixed_key = operator.itemgetter(*(shape.position(name) for name in fixed_names))
+    fixed = shape.subset(fixed_names)
+    created_at_of = fixed.values(["created_at"])
+    version_columns_of = fixed.values(VersionColumns._fields)
+    pointer_columns_of = shape.values(PointerColumns._fields)
+    pointer_columns = PointerColumns._make
 
     @functools.lru_cache(maxsize=_VERSIONS_CACHED)
     def created_at_and_version(key: tuple[Any, ...]) -> tuple[datetime, Version]:
-        created_at, *version = fixed_values(key)
-        return created_at, make_version(*version)
+        (created_at,) = created_at_of(key)
+        return created_at, make_version(VersionColumns._make(version_columns_of(key)))
 
     def read(raw: Sequence[Any]) -> PointerRecord:
-        return make_pointer_record(*created_at_and_version(fixed_key(raw)), *record_values(raw))
+        created_at, version = created_at_and_version(fixed_key(raw))
+        return make_pointer_record(
+            pointer_columns(pointer_columns_of(raw)), created_at=created_at, version=version
+        )
 
     return read
-
-
-def _column_name(attribute: str) -> str:
-    column = getattr(models.Pointer, attribute).expression
-    assert isinstance(column, Column)
-    return column.name
 
 
 def apply_version(row: models.Pointer | models.PointerVersion, version: Version) -> None:
