@@ -8,13 +8,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+from sqlalchemy.exc import SQLAlchemyError
 
 from spsp_pull import config as config_module
 from spsp_pull.bridge.cli import add_payout_cli
@@ -65,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve HTTPS with a self-signed certificate kept in the data directory (local use)",
     )
     serve.set_defaults(command=cmd_serve)
+
+    audit = sub.add_parser(
+        "audit",
+        help="recompute every pointer's counters from the ledger; exit 3 and list each mismatch if any",
+    )
+    audit.add_argument("--data-dir", type=Path, help="where the embedded database lives (SPSP_DATA_DIR)")
+    audit.add_argument("--database-url", help="the server's database (SPSP_DATABASE_URL)")
+    audit.add_argument("--json", action="store_true", help="the report as JSON")
+    audit.set_defaults(command=cmd_audit)
 
     def client(name: str, help_text: str, command: Command) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
@@ -415,6 +425,43 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     subscriber = Subscriber(args.pointer, args.amount, args.state, puller=puller, clock=SystemClock())
     asyncio.run(subscriber.run(max_cycles=args.cycles))
     return 0
+
+
+AUDIT_MISMATCH_EXIT = 3
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    """Exit 0 when the ledger explains every counter, AUDIT_MISMATCH_EXIT with one line per mismatch."""
+    from spsp_pull.store.audit import audit_ledger
+    from spsp_pull.store.database import Database
+
+    config = config_module.from_environment(database_url=args.database_url, data_dir=args.data_dir)
+    url = config.resolved_database_url()
+    if not config.database_url and not (config.data_dir / "spsp-pull.sqlite3").exists():
+        raise CliError(f"no database in {config.data_dir} (give --data-dir or --database-url)")
+
+    async def run() -> Any:
+        db = Database(url)
+        try:
+            return await audit_ledger(db, now=datetime.now(UTC))
+        finally:
+            await db.close()
+
+    try:
+        report = asyncio.run(run())
+    except SQLAlchemyError as exc:
+        raise CliError(f"cannot read the ledger: {exc.__class__.__name__}: {exc}") from None
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        for mismatch in report.mismatches:
+            print(mismatch.line())
+        verdict = "clean" if report.clean else f"{len(report.mismatches)} mismatches"
+        print(
+            f"audit: {verdict}: {report.pointers} pointers, {report.reservations} reservations, "
+            f"{report.pulls} pulls in {report.duration.total_seconds():.3f} s"
+        )
+    return 0 if report.clean else AUDIT_MISMATCH_EXIT
 
 
 def cmd_accounts(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ class Config:
     reservation_lease: timedelta = timedelta(seconds=60)
     max_packet_amount: int | None = None
     max_in_flight: int = 4
+    audit_interval: timedelta | None = timedelta(hours=1)  # None: no periodic ledger audit
 
     @property
     def public_host(self) -> str:
@@ -93,6 +94,12 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
         )
     if (lease := number("SPSP_RESERVATION_LEASE", 5, 3600)) is not None:
         values["reservation_lease"] = timedelta(seconds=lease)
+    if (audit := text("SPSP_AUDIT_INTERVAL")) is not None:
+        values["audit_interval"] = (
+            None
+            if audit.lower() == "off"
+            else timedelta(seconds=number("SPSP_AUDIT_INTERVAL", 1, 604_800) or 0)
+        )
     if (packet := number("SPSP_MAX_PACKET_AMOUNT", 1, 2**64 - 1)) is not None:
         values["max_packet_amount"] = packet
     if (in_flight := number("SPSP_MAX_IN_FLIGHT", 1, 1000)) is not None:

@@ -26,8 +26,10 @@ from spsp_pull.ilp.node import EmbeddedNode, IlpNode, UplinkNode
 from spsp_pull.ilp.pull_session import PullSettings
 from spsp_pull.ilp.receiver_address import ReceiverAddresses
 from spsp_pull.ilp.stream_server import StreamServer, StreamServerSettings
+from spsp_pull.metrics import Metrics
 from spsp_pull.rates import Asset, StaticRates
 from spsp_pull.store.accounts import ensure_admin
+from spsp_pull.store.audit import AuditReport, audit_ledger
 from spsp_pull.store.database import Database
 from spsp_pull.store.reservations import recover_expired
 from spsp_pull.store.settings import shared_setting
@@ -36,6 +38,7 @@ from spsp_pull.webhooks import WebhookSettings, WebhookWorker
 log = logging.getLogger("spsp_pull")
 AUTH_TOKEN_FILE = "auth-token"  # noqa: S105 (a file name)
 RECOVERY_INTERVAL = 5.0
+AUDIT_LOG_LINES = 20
 
 
 @dataclass
@@ -160,6 +163,10 @@ async def start_server(
         server.tasks.append(asyncio.create_task(_join_uplink(node, announce)))
     server.tasks.append(asyncio.create_task(_forever(webhooks.run, "webhooks")))
     server.tasks.append(asyncio.create_task(_forever(lambda: _recover(db, clock), "recovery")))
+    if config.audit_interval is not None:
+        every = config.audit_interval.total_seconds()
+        audit = _forever(lambda: _audit_every(db, clock, context.metrics, every), "audit")
+        server.tasks.append(asyncio.create_task(audit))
     if generated:
         announce(f"Generated an admin API key (kept in {config.data_dir / AUTH_TOKEN_FILE}): {auth_token}")
     scheme = "https" if config.tls_cert else "http"
@@ -233,6 +240,39 @@ async def _recover(db: Database, clock: Clock) -> None:
                 settlement.sent,
             )
         await asyncio.sleep(RECOVERY_INTERVAL)
+
+
+async def _audit_every(db: Database, clock: Clock, metrics: Metrics, seconds: float) -> None:
+    """The ledger audit at start and then every `seconds`; its result goes to the log and the metrics."""
+    while True:
+        publish_audit(metrics, await audit_ledger(db, now=clock.now()))
+        await asyncio.sleep(seconds)
+
+
+def publish_audit(metrics: Metrics, report: AuditReport) -> None:
+    for mismatch in report.mismatches[:AUDIT_LOG_LINES]:
+        log.error("ledger audit: %s", mismatch.line())
+    if len(report.mismatches) > AUDIT_LOG_LINES:
+        log.error(
+            "ledger audit: %d more mismatches (spsp-pull audit lists them)",
+            len(report.mismatches) - AUDIT_LOG_LINES,
+        )
+    metrics.set(
+        "spsp_pull_audit_mismatches",
+        len(report.mismatches),
+        help_text="Mismatches the last ledger audit found (0: every counter agrees with the ledger)",
+    )
+    metrics.set(
+        "spsp_pull_audit_last_run_timestamp_seconds",
+        report.at.timestamp(),
+        help_text="When the last ledger audit ran (Unix time)",
+    )
+    metrics.set(
+        "spsp_pull_audit_duration_seconds",
+        report.duration.total_seconds(),
+        help_text="How long the last ledger audit took",
+    )
+    metrics.set("spsp_pull_audit_pointers", report.pointers, help_text="Pointers the last ledger audit read")
 
 
 async def _forever(step: Callable[[], Awaitable[None]], name: str) -> None:
