@@ -482,7 +482,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
 
 
 def cmd_jwt(args: argparse.Namespace) -> int:
-    from spsp_pull.offline import mint_offline_pointer
+    from spsp_pull.offline import hs256_secret_problem, mint_offline_pointer
 
     claims: dict[str, object] = terms_body(args)
     if args.jti:
@@ -498,6 +498,8 @@ def cmd_jwt(args: argparse.Namespace) -> int:
         algorithm = "EdDSA" if "ED25519" in pem.upper() or _is_ed25519(pem) else "ES256"
         token = mint_offline_pointer(claims, private_key=pem, algorithm=algorithm, kid=args.kid)
     elif args.secret:
+        if (problem := hs256_secret_problem(args.secret)) is not None:
+            raise CliError(f"--secret (SPSP_JWT_SECRET) {problem}")
         token = mint_offline_pointer(claims, secret=args.secret, algorithm="HS256")
     else:
         raise CliError("give --secret (HS256, or SPSP_JWT_SECRET) or --private-key with --kid")

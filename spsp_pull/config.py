@@ -10,6 +10,8 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from spsp_pull.offline import hs256_secret_problem
+
 DEFAULT_PORT = 6000
 DEFAULT_BTP_PORT = 7768
 DEFAULT_DATA_DIR = "spsp-data"
@@ -166,3 +168,5 @@ def _check(config: Config) -> None:
         raise ConfigError("SPSP_ASSET_CODE must have 1 to 12 characters")
     if config.ilp_uplink is not None and not config.ilp_uplink.startswith(("btp+ws://", "btp+wss://")):
         raise ConfigError("SPSP_ILP_UPLINK must be a btp+ws:// or btp+wss:// URL")
+    if config.jwt_secret is not None and (problem := hs256_secret_problem(config.jwt_secret)) is not None:
+        raise ConfigError(f"SPSP_JWT_SECRET (the HS256 secret for offline pointers) {problem}")

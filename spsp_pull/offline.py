@@ -18,6 +18,12 @@ registered; `iat` is the default `start` (else the verification time). The point
 is the `jti` claim, or else `"sha256:"` + the hex SHA-256 of the signed text (`header.payload`): the same
 signed agreement always registers as the same pointer, however its signature is re-encoded (ECDSA
 signatures are malleable, so hashing the whole token would let a payee register it twice).
+
+A `jti` is unique per signer, not across the server. The signer is the key that verified the token, with the
+account that owns it: `"kid:<kid>"` for an ES256 / EdDSA key (with the account that registered it), and
+`"hs256"` for the server-wide HS256 secret (with the admin account; wallets that share the secret share one
+`jti` namespace, across rotations of the secret too). So another account's tokens, whatever `jti` they carry,
+never name, block or revoke this signer's pointers.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ import binascii
 import hashlib
 import json
 import re
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,7 +45,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from jwt.types import Options
-from jwt.warnings import InsecureKeyLengthWarning
 
 from spsp_pull.domain.agreement import Terms
 from spsp_pull.domain.clock import isoformat_z, utc
@@ -52,6 +56,8 @@ MAX_TOKEN_LENGTH = 8 * 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_KID_LENGTH = 200
 MAX_JTI_LENGTH = 200
+MIN_HS256_SECRET_BYTES = 32  # RFC 7518 section 3.2: an HS256 key at least as long as the hash output
+HS256_SIGNER = "hs256"
 
 Algorithm = Literal["ES256", "EdDSA"]
 ASYMMETRIC_ALGORITHMS: tuple[Algorithm, ...] = ("ES256", "EdDSA")
@@ -109,6 +115,7 @@ class SignedToken:
 
     jwt_id: str
     account_id: int | None
+    signer: str
     algorithm: str
     kid: str | None
     claims: Mapping[str, Any]
@@ -117,10 +124,12 @@ class SignedToken:
 @dataclass(frozen=True, slots=True)
 class OfflinePointer:
     """A verified offline pointer, ready to register. `account_id` None: signed with the server-wide HS256
-    secret (owned by the admin account). `expires_at` is the token's `exp`."""
+    secret (owned by the admin account). `signer` scopes `jwt_id` (see the module docstring). `expires_at`
+    is the token's `exp`."""
 
     jwt_id: str
     account_id: int | None
+    signer: str
     terms: Terms
     webhook: str | None
     description: str | None
@@ -159,7 +168,8 @@ def authenticate_offline_token(
             raise OfflinePointerError(
                 "jwt-alg-confusion", f"kid {kid!r} names a public key; it cannot verify an HS256 token"
             )
-        if not hs256_secret:
+        if not hs256_secret or hs256_secret_problem(hs256_secret) is not None:
+            # A secret too short to trust (refused at start by the configuration) verifies nothing.
             raise OfflinePointerError("jwt-hs256-disabled", "HS256 offline pointers are not enabled here")
         key, account_id = hs256_secret, None
     else:
@@ -183,6 +193,7 @@ def authenticate_offline_token(
     return SignedToken(
         jwt_id=_jwt_id(claims, signing_input),
         account_id=account_id,
+        signer=HS256_SIGNER if algorithm == "HS256" else key_signer(kid),
         algorithm=algorithm,
         kid=kid,
         claims=claims,
@@ -209,12 +220,26 @@ def offline_pointer_from(signed: SignedToken, now: datetime) -> OfflinePointer:
     return OfflinePointer(
         jwt_id=signed.jwt_id,
         account_id=signed.account_id,
+        signer=signed.signer,
         terms=terms,
         webhook=details.webhook,
         description=details.description,
         expires_at=expires_at,
         metadata=details.metadata,
     )
+
+
+def key_signer(kid: str | None) -> str:
+    """The signer of tokens verified by the registered key `kid` (its account completes the scope)."""
+    return f"kid:{kid}"
+
+
+def hs256_secret_problem(secret: str | bytes) -> str | None:
+    """Why `secret` cannot be the HS256 secret, or None if it can."""
+    size = len(secret.encode() if isinstance(secret, str) else secret)
+    if size < MIN_HS256_SECRET_BYTES:
+        return f"must be at least {MIN_HS256_SECRET_BYTES} bytes (it has {size})"
+    return None
 
 
 def token_kid(token: str) -> str | None:
@@ -265,13 +290,17 @@ def mint_offline_pointer(
 ) -> str:
     """Sign agreement claims as an offline pointer token.
 
-    HS256 takes `secret`; ES256 / EdDSA take `private_key` (a key object or an unencrypted PEM). Datetimes
-    are written as NumericDates for `exp` / `nbf` / `iat` and as ISO 8601 text for anything else.
+    HS256 takes `secret` (at least 32 bytes); ES256 / EdDSA take `private_key` (a key object or an
+    unencrypted PEM). Datetimes are written as NumericDates for `exp` / `nbf` / `iat` and as ISO 8601 text
+    for anything else.
     """
     key: str | bytes | SigningKey
     if algorithm == "HS256":
         if secret is None or private_key is not None:
             raise ValueError("HS256 signs with a secret (and no private key)")
+        problem = hs256_secret_problem(secret)
+        if problem is not None:
+            raise ValueError(f"the HS256 secret {problem}")
         key = secret
     elif algorithm in ASYMMETRIC_ALGORITHMS:
         if private_key is None or secret is not None:
@@ -284,9 +313,7 @@ def mint_offline_pointer(
         for name, value in claims.items()
     }
     headers = None if kid is None else {"kid": kid}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", InsecureKeyLengthWarning)  # short shared secrets are compatible
-        return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
+    return jwt.encode(payload, key, algorithm=algorithm, headers=headers)
 
 
 def _split(token: str) -> tuple[dict[str, Any], bytes]:
@@ -338,9 +365,7 @@ def _header_algorithm_and_kid(header: Mapping[str, Any]) -> tuple[str, str | Non
 
 def _decode(token: str, key: str | VerifyingKey, algorithm: str) -> dict[str, Any]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", InsecureKeyLengthWarning)  # short shared secrets are compatible
-            return jwt.decode(token, key, algorithms=[algorithm], options=_DECODE_OPTIONS)
+        return jwt.decode(token, key, algorithms=[algorithm], options=_DECODE_OPTIONS)
     except jwt.InvalidSignatureError:
         raise OfflinePointerError("jwt-bad-signature", "the signature does not verify") from None
     except jwt.InvalidKeyError:

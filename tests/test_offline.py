@@ -23,6 +23,7 @@ from spsp_pull.offline import (
     OfflinePointerError,
     PublicJwtKey,
     authenticate_offline_token,
+    hs256_secret_problem,
     mint_offline_pointer,
     public_key_pem,
     token_kid,
@@ -30,7 +31,7 @@ from spsp_pull.offline import (
 )
 
 NOW = datetime(2024, 1, 31, 12, 0, tzinfo=UTC)
-SECRET = "shared-wallet-secret"
+SECRET = "shared-wallet-secret-of-32-bytes-or-more"
 CLAIMS: dict[str, object] = {
     "amount": 1000,
     "assetCode": "USD",
@@ -365,6 +366,30 @@ def test_hs256_disabled_with_an_empty_secret() -> None:
     assert refused(token, secret="").code == "jwt-hs256-disabled"
 
 
+def test_hs256_secret_of_31_bytes_verifies_nothing() -> None:
+    short = "s" * 31
+    token = forge_hs256({"alg": "HS256"}, CLAIMS, short.encode())
+    assert refused(token, secret=short).code == "jwt-hs256-disabled"
+    assert verify(forge_hs256({"alg": "HS256"}, CLAIMS, b"s" * 32), secret="s" * 32).account_id is None
+
+
+def test_hs256_secret_length_is_counted_in_bytes() -> None:
+    assert hs256_secret_problem("é" * 16) is None  # 16 characters, 32 bytes of UTF-8
+    assert hs256_secret_problem("e" * 31) == "must be at least 32 bytes (it has 31)"
+    assert hs256_secret_problem(b"e" * 32) is None
+
+
+def test_mint_refuses_a_short_hs256_secret() -> None:
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        mint_offline_pointer(CLAIMS, algorithm="HS256", secret="shared-wallet-secret")
+
+
+def test_signer_is_the_hs256_secret_or_the_key() -> None:
+    assert verify(hs256(CLAIMS)).signer == "hs256"
+    assert verify(es256(CLAIMS)).signer == "kid:wallet-es"
+    assert verify(eddsa(CLAIMS)).signer == "kid:wallet-ed"
+
+
 # --- keys and signatures ---------------------------------------------------------------------------
 
 
@@ -398,7 +423,7 @@ def test_eddsa_signed_with_another_key_under_the_wallets_kid() -> None:
 
 
 def test_hs256_with_the_wrong_secret() -> None:
-    token = mint_offline_pointer(CLAIMS, algorithm="HS256", secret="not-the-shared-secret")
+    token = mint_offline_pointer(CLAIMS, algorithm="HS256", secret="not-the-shared-secret-but-as-long-as-it")
     assert refused(token).code == "jwt-bad-signature"
 
 

@@ -111,12 +111,12 @@ async def test_sigterm_stops_cleanly_and_data_survives_restart(tmp_path: Path) -
 
 
 async def test_cli_makes_an_offline_pointer_the_server_accepts(tmp_path: Path) -> None:
-    env = {"SPSP_AUTH_TOKEN": "admin-secret", "SPSP_JWT_SECRET": "shared-with-the-wallet"}
+    env = {"SPSP_AUTH_TOKEN": "admin-secret", "SPSP_JWT_SECRET": "shared-with-the-wallet-32-bytes-long"}
     async with ServerProcess(tmp_path, env=env) as server:
         status, out, err = await run_cli(
             "jwt",
             "--secret",
-            "shared-with-the-wallet",
+            "shared-with-the-wallet-32-bytes-long",
             "--amount",
             "700",
             "--asset-code",

@@ -250,6 +250,8 @@ class Database:
         async with self.engine.connect() as conn:
             if not self.is_sqlite:
                 await conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            else:
+                await conn.run_sync(_sqlite_foreign_keys, False)
             try:
                 await conn.run_sync(_upgrade)
                 await conn.commit()
@@ -257,6 +259,8 @@ class Database:
                 if not self.is_sqlite:
                     await conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": _MIGRATION_LOCK_ID})
                     await conn.commit()
+                else:
+                    await conn.run_sync(_sqlite_foreign_keys, True)
 
     async def close(self) -> None:
         if self._sqlite_reader is not None:
@@ -278,6 +282,21 @@ def _upgrade(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
+
+
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    """Foreign keys off while migrating: SQLite changes a table's constraints by rebuilding it (copy, drop,
+    rename), and dropping the old table would otherwise delete or refuse the rows that refer to it. Turned
+    back on, they are checked once over the whole database."""
+    cursor = connection.connection.cursor()  # the driver's connection: outside any transaction
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+        if on:
+            cursor.execute("PRAGMA foreign_key_check")
+            if (violation := cursor.fetchone()) is not None:
+                raise RuntimeError(f"a migration left a row without its parent: {violation}")
+    finally:
+        cursor.close()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

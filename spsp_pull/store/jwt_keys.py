@@ -1,7 +1,9 @@
 """Offline (JWT) pointers in the store: accounts' verification keys, revoked `jti`s, and registration.
 
-Registration is idempotent: the pointer's `jwt_id` is unique, so a token registers once, however many
-first uses race, and registering again returns the pointer as it is (balances untouched).
+A `jti` belongs to its signer (`offline.py`): pointers are unique per (account, signer, `jti`) and
+revocations per (account, `jti`), so no other account can take, block or revoke a signer's `jti`.
+Registration is idempotent: a token registers once, however many first uses race, and registering again
+returns the pointer as it is (balances untouched).
 
 Revocation (by `jti`, before first use) and a first use can race. Each side writes first and looks for the
 other's write afterwards, so at least one of them sees the other, and the revocation wins: a pointer that
@@ -15,6 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from spsp_pull.domain.errors import InputError
 from spsp_pull.offline import (
@@ -111,58 +114,55 @@ async def load_key(db: Database, kid: str) -> PublicJwtKey | None:
 
 
 async def revoke_jwt(db: Database, account_id: int, jti: str, now: datetime) -> None:
-    """Make sure an offline pointer with this `jti`, signed for this account, is never registered.
+    """Make sure no offline pointer with this `jti`, signed by any of this account's signers (its keys; the
+    HS256 secret for the admin account), is ever registered.
 
-    Revoking again is a no-op. Once the pointer is registered it is refused ('jwt-already-registered':
-    cancel the pointer instead); a `jti` another account uses is refused as 'jti-conflict'.
+    Revoking again is a no-op. Once such a pointer is registered it is refused ('jwt-already-registered':
+    cancel the pointer instead). Other accounts' revocations and pointers with the same `jti` play no part.
     """
     _check_jti(jti)
     try:
         async with db.write() as session:
-            revoked = await session.get(models.RevokedJwt, jti)
-            if revoked is not None:
-                _check_same_account(revoked.account_id, account_id, jti)
+            if await session.get(models.RevokedJwt, (account_id, jti)) is not None:
                 return
-            pointer = (
-                await session.scalars(select(models.Pointer).where(models.Pointer.jwt_id == jti))
-            ).one_or_none()
-            if pointer is not None:
-                _check_same_account(pointer.account_id, account_id, jti)
+            if await _registered(session, account_id, jti):
                 raise InputError(
                     "jwt-already-registered",
                     "this offline pointer is already in use; cancel the pointer instead",
                     status=409,
                     field="jti",
                 )
-            session.add(models.RevokedJwt(jti=jti, account_id=account_id, revoked_at=now))
+            session.add(models.RevokedJwt(account_id=account_id, jti=jti, revoked_at=now))
     except IntegrityError:
-        # Revoked at the same moment by another request: that revocation stands if it is this account's.
-        async with db.read() as session:
-            revoked = await session.get(models.RevokedJwt, jti)
-        if revoked is None:
+        # Revoked at the same moment by another request of this account: that revocation stands.
+        if not await is_revoked(db, account_id, jti):
             raise
-        _check_same_account(revoked.account_id, account_id, jti)
         return
-    raced = await find_by_jwt_id(db, jti)
-    if raced is not None and raced.account_id == account_id:
-        await cancel_pointer(db, raced.account_id, raced.token, now)
-
-
-async def is_revoked(db: Database, jti: str, account_id: int | None = None) -> bool:
-    """Whether `jti` was revoked (by `account_id`, when given: only the signer's account can revoke its
-    own tokens)."""
     async with db.read() as session:
-        revoked = await session.get(models.RevokedJwt, jti)
-    return revoked is not None and (account_id is None or revoked.account_id == account_id)
+        raced = (
+            await session.scalars(
+                select(models.Pointer.token).where(
+                    models.Pointer.account_id == account_id, models.Pointer.jwt_id == jti
+                )
+            )
+        ).all()
+    for token in raced:
+        await cancel_pointer(db, account_id, token, now)
+
+
+async def is_revoked(db: Database, account_id: int, jti: str) -> bool:
+    """Whether the account revoked `jti` (for every one of its signers)."""
+    async with db.read() as session:
+        return await session.get(models.RevokedJwt, (account_id, jti)) is not None
 
 
 async def register_offline_pointer(
     db: Database, offline: OfflinePointer, admin_account_id: int, now: datetime
 ) -> PointerRecord:
-    """The pointer for a verified offline token, created on first use. Refused if its `jti` is revoked
-    ('jwt-revoked') or already names another account's pointer ('jwt-id-conflict')."""
+    """The pointer for a verified offline token, created on first use: one per (account, signer, `jti`).
+    Refused if the account revoked its `jti` ('jwt-revoked')."""
     owner = admin_account_id if offline.account_id is None else offline.account_id
-    if await is_revoked(db, offline.jwt_id, owner):
+    if await is_revoked(db, owner, offline.jwt_id):
         raise _revoked()
     record = await create_pointer(
         db,
@@ -171,17 +171,14 @@ async def register_offline_pointer(
             terms=offline.terms,
             origin="jwt",
             jwt_id=offline.jwt_id,
+            jwt_signer=offline.signer,
             webhook=offline.webhook,
             description=offline.description,
             metadata=offline.metadata,
         ),
         now,
     )
-    if record.account_id != owner:
-        raise OfflinePointerError(
-            "jwt-id-conflict", "this jti already names another account's pointer", status=409, field="jti"
-        )
-    if await is_revoked(db, offline.jwt_id, owner):
+    if await is_revoked(db, owner, offline.jwt_id):
         await cancel_pointer(db, owner, record.token, now)
         raise _revoked()
     return record
@@ -203,15 +200,18 @@ async def open_offline_pointer(
         resolve_key=lambda wanted: key if key is not None and wanted == key.kid else None,
     )
     owner = admin_account_id if signed.account_id is None else signed.account_id
-    existing = await find_by_jwt_id(db, signed.jwt_id)
-    if existing is not None and existing.account_id == owner:
+    existing = await find_by_jwt_id(db, owner, signed.signer, signed.jwt_id)
+    if existing is not None:
         return existing
     return await register_offline_pointer(db, offline_pointer_from(signed, now), admin_account_id, now)
 
 
-def _check_same_account(holder: int, account_id: int, jti: str) -> None:
-    if holder != account_id:
-        raise InputError("jti-conflict", f"jti {jti!r} belongs to another account", status=409, field="jti")
+async def _registered(session: AsyncSession, account_id: int, jti: str) -> bool:
+    """Whether one of the account's signers has registered a pointer with this `jti`."""
+    query = select(models.Pointer.id).where(
+        models.Pointer.account_id == account_id, models.Pointer.jwt_id == jti
+    )
+    return (await session.scalars(query.limit(1))).first() is not None
 
 
 def _check_kid(kid: object) -> None:

@@ -70,11 +70,23 @@ class JwtKey(Base):
 
 
 class RevokedJwt(Base):
+    """A `jti` the account revoked before first use: no token of its signers with this `jti` registers."""
+
     __tablename__ = "revoked_jwts"
 
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
     jti: Mapped[str] = mapped_column(String(200), primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BtpTokenPin(Base):
+    """The token an embedded-BTP account name is bound to (its first one): a digest, never the token."""
+
+    __tablename__ = "btp_token_pins"
+
+    account: Mapped[str] = mapped_column(String(1023), primary_key=True)
+    token_digest: Mapped[str] = mapped_column(String(64))
+    pinned_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class AgreementTerms:
@@ -106,7 +118,10 @@ class Pointer(AgreementTerms, Base):
     tag: Mapped[str] = mapped_column(String(64), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     origin: Mapped[str] = mapped_column(String(10))  # "online" or "jwt"
-    jwt_id: Mapped[str | None] = mapped_column(String(200), unique=True, nullable=True)
+    jwt_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Who signed an offline pointer (`offline.py`): "hs256" or "kid:<kid>"; None for online pointers and for
+    # offline ones registered before signers were recorded (those match any signer of their account).
+    jwt_signer: Mapped[str | None] = mapped_column(String(210), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     webhook: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -126,7 +141,10 @@ class Pointer(AgreementTerms, Base):
     sender: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sender_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_pointers_account_created", "account_id", "id"),)
+    __table_args__ = (
+        Index("ix_pointers_account_created", "account_id", "id"),
+        UniqueConstraint("jwt_id", "account_id", "jwt_signer", name="uq_pointers_jwt_signer"),
+    )
 
 
 class PointerVersion(AgreementTerms, Base):
@@ -197,7 +215,7 @@ class IdempotentRequest(Base):
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class WebhookMessage(Base):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +34,7 @@ class NewPointer:
     terms: Terms
     origin: str = "online"
     jwt_id: str | None = None
+    jwt_signer: str | None = None
     webhook: str | None = None
     description: str | None = None
     metadata: dict[str, object] | None = None
@@ -61,7 +62,7 @@ async def create_pointer(db: Database, spec: NewPointer, now: datetime) -> Point
     """Store a new pointer. For an offline (JWT) pointer that is already registered, return it unchanged:
     registering again never resets balances."""
     if spec.jwt_id is not None:
-        existing = await find_by_jwt_id(db, spec.jwt_id)
+        existing = await find_by_jwt_id(db, spec.account_id, spec.jwt_signer, spec.jwt_id)
         if existing is not None:
             return existing
     version = Version.first(spec.terms)
@@ -71,6 +72,7 @@ async def create_pointer(db: Database, spec: NewPointer, now: datetime) -> Point
         account_id=spec.account_id,
         origin=spec.origin,
         jwt_id=spec.jwt_id,
+        jwt_signer=spec.jwt_signer,
         created_at=now,
         cancelled_at=None,
         webhook=spec.webhook,
@@ -91,7 +93,7 @@ async def create_pointer(db: Database, spec: NewPointer, now: datetime) -> Point
         if spec.jwt_id is None:
             raise
         # Two first uses of the same offline pointer raced; the other one registered it.
-        existing = await find_by_jwt_id(db, spec.jwt_id)
+        existing = await find_by_jwt_id(db, spec.account_id, spec.jwt_signer, spec.jwt_id)
         if existing is None:
             raise
         return existing
@@ -110,8 +112,24 @@ async def find_by_id(db: Database, pointer_id: int) -> PointerRecord | None:
     return await _find_one(db, "id", pointer_id)
 
 
-async def find_by_jwt_id(db: Database, jwt_id: str) -> PointerRecord | None:
-    return await _find_one(db, "jwt_id", jwt_id)
+async def find_by_jwt_id(
+    db: Database, account_id: int, signer: str | None, jwt_id: str
+) -> PointerRecord | None:
+    """The offline pointer `jwt_id` of this signer of the account, or one of the account's registered before
+    signers were recorded (migration 0006)."""
+    query = (
+        select(models.Pointer)
+        .where(
+            models.Pointer.jwt_id == jwt_id,
+            models.Pointer.account_id == account_id,
+            or_(models.Pointer.jwt_signer == signer, models.Pointer.jwt_signer.is_(None)),
+        )
+        .order_by(models.Pointer.id)
+        .limit(1)
+    )
+    async with db.read() as session:
+        row = (await session.scalars(query)).first()
+        return None if row is None else pointer_record(row)
 
 
 async def owned_pointer(db: Database, account_id: int, token: str) -> PointerRecord:

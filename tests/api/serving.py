@@ -56,7 +56,7 @@ async def served_api(db: Database, clock: ManualClock, bridge: Bridge | None = N
     wallet = await create_account(db, "wallet", now)
     other = await create_account(db, "other", now)
     context = ApiContext(
-        config=Config(host="pull.example", jwt_secret="offline-secret"),
+        config=Config(host="pull.example", jwt_secret="offline-secret-shared-with-the-wallet"),
         db=db,
         clock=clock,
         addresses=ReceiverAddresses(b"s" * 32),

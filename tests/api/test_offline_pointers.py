@@ -13,7 +13,7 @@ from spsp_pull.store import reservations
 from spsp_pull.store.pointers import find_by_token
 from tests.api.conftest import AGREEMENT, Api
 
-SECRET = "offline-secret"  # the fixture's SPSP_JWT_SECRET
+SECRET = "offline-secret-shared-with-the-wallet"  # the fixture's SPSP_JWT_SECRET
 
 
 def hs256(**claims: object) -> str:
@@ -67,7 +67,7 @@ async def test_attacks_are_refused_with_specific_codes(api: Api) -> None:
     header, payload, _ = hs256().split(".")
     cases = {
         "jwt-alg-none": unsigned,
-        "jwt-bad-signature": mint_offline_pointer(dict(AGREEMENT), algorithm="HS256", secret="wrong"),
+        "jwt-bad-signature": mint_offline_pointer(dict(AGREEMENT), algorithm="HS256", secret="wrong-" * 8),
         "jwt-alg-confusion": _confused(public_pem),
         "jwt-unknown-kid": mint_offline_pointer(
             dict(AGREEMENT), algorithm="ES256", private_key=key, kid="nope"
@@ -112,3 +112,54 @@ async def test_revocation_before_first_use(api: Api) -> None:
     refused = await api.query(token)
     assert refused.status == 401 and (await refused.json(content_type=None))["code"] == "jwt-revoked"
     assert await api.pointer_count(api.admin_key) == 0
+
+
+async def _register_key(api: Api, account_key: str, kid: str) -> ec.EllipticCurvePrivateKey:
+    key = ec.generate_private_key(ec.SECP256R1())
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    response = await api.client.post(
+        "/jwt-keys", json={"kid": kid, "alg": "ES256", "publicKey": public_pem}, headers=api.auth(account_key)
+    )
+    assert response.status == 201, await response.text()
+    return key
+
+
+async def test_another_accounts_revocation_of_a_jti_neither_blocks_nor_replaces_the_signers(api: Api) -> None:
+    key = await _register_key(api, api.wallet_key, "wallet-1")
+    leaked = mint_offline_pointer(
+        {**AGREEMENT, "jti": "leaked"}, algorithm="ES256", private_key=key, kid="wallet-1"
+    )
+    for account_key in (api.other_key, api.wallet_key):
+        response = await api.client.post(
+            "/jwt-revocations", json={"jti": "leaked"}, headers=api.auth(account_key)
+        )
+        assert response.status == 201, await response.text()
+    refused = await api.query(leaked)
+    assert refused.status == 401 and (await refused.json(content_type=None))["code"] == "jwt-revoked"
+    assert await api.pointer_count() == 0
+
+
+async def test_another_accounts_pointer_with_the_same_jti_does_not_block_the_signers(api: Api) -> None:
+    wallet_key = await _register_key(api, api.wallet_key, "wallet-1")
+    other_key = await _register_key(api, api.other_key, "other-1")
+    squatter = mint_offline_pointer(
+        {**AGREEMENT, "jti": "order-7", "amount": "1"},
+        algorithm="ES256",
+        private_key=other_key,
+        kid="other-1",
+    )
+    genuine = mint_offline_pointer(
+        {**AGREEMENT, "jti": "order-7"}, algorithm="ES256", private_key=wallet_key, kid="wallet-1"
+    )
+    assert (await api.query(squatter)).status == 200
+    response = await api.query(genuine)
+    assert response.status == 200, await response.text()
+    assert (await response.json(content_type=None))["pull"]["agreement"]["amount"] == "1000"
+    assert (await api.pointer_count(), await api.pointer_count(api.other_key)) == (1, 1)
+    refused = await api.client.post("/jwt-revocations", json={"jti": "order-7"}, headers=api.auth())
+    assert refused.status == 409
+    assert (await refused.json())["code"] == "jwt-already-registered"

@@ -36,7 +36,7 @@ from spsp_pull.store.jwt_keys import (
 )
 from tests.test_offline import forge_hs256
 
-SECRET = "shared-wallet-secret"
+SECRET = "shared-wallet-secret-of-32-bytes-or-more"
 CLAIMS: dict[str, object] = {
     "amount": 1000,
     "assetCode": "USD",
@@ -184,7 +184,7 @@ async def test_register_once_makes_an_admin_jwt_pointer(db: Database, clock: Man
     assert (record.webhook, record.description) == ("https://shop.example/hook", "beer")
     assert record.terms == offline.terms
     assert record.usage.pulled_total == 0
-    assert await pointers.find_by_jwt_id(db, "order-17") == record
+    assert await pointers.find_by_jwt_id(db, owner.id, "hs256", "order-17") == record
     assert await pointer_count(db, "order-17") == 1
 
 
@@ -226,7 +226,7 @@ async def test_asymmetric_pointer_belongs_to_the_keys_account(db: Database, cloc
     assert record.origin == "jwt"
 
 
-async def test_same_jti_from_another_account_is_a_conflict(db: Database, clock: ManualClock) -> None:
+async def test_same_jti_from_another_account_is_another_pointer(db: Database, clock: ManualClock) -> None:
     now = clock.now()
     owner = await admin(db, now)
     alice = await wallet(db, now)
@@ -238,11 +238,10 @@ async def test_same_jti_from_another_account_is_a_conflict(db: Database, clock: 
     )
     bobs = mint_offline_pointer({**CLAIMS, "jti": "1"}, algorithm="EdDSA", private_key=ED_KEY, kid="bob-ed")
     first = await open_offline_pointer(db, alices, hs256_secret=None, admin_account_id=owner.id, now=now)
-    with pytest.raises(OfflinePointerError) as caught:
-        await open_offline_pointer(db, bobs, hs256_secret=None, admin_account_id=owner.id, now=now)
-    assert (caught.value.code, caught.value.status) == ("jwt-id-conflict", 409)
-    assert first.account_id == alice.id
-    assert await pointer_count(db, "1") == 1
+    second = await open_offline_pointer(db, bobs, hs256_secret=None, admin_account_id=owner.id, now=now)
+    assert (first.account_id, second.account_id) == (alice.id, bob.id)
+    assert first.id != second.id
+    assert await pointer_count(db, "1") == 2
 
 
 # --- opening a pointer by its token ----------------------------------------------------------------
@@ -278,7 +277,9 @@ async def test_open_checks_the_signature_even_for_a_registered_jti(db: Database,
     owner = await admin(db, now)
     token = mint_offline_pointer({**CLAIMS, "jti": "paid"}, algorithm="HS256", secret=SECRET)
     await open_offline_pointer(db, token, hs256_secret=SECRET, admin_account_id=owner.id, now=now)
-    forged = mint_offline_pointer({**CLAIMS, "jti": "paid"}, algorithm="HS256", secret="guessed")
+    forged = mint_offline_pointer(
+        {**CLAIMS, "jti": "paid"}, algorithm="HS256", secret="guessed-but-as-long-as-the-real-one"
+    )
     with pytest.raises(OfflinePointerError) as caught:
         await open_offline_pointer(db, forged, hs256_secret=SECRET, admin_account_id=owner.id, now=now)
     assert caught.value.code == "jwt-bad-signature"
@@ -306,7 +307,7 @@ async def test_revocation_before_first_use_refuses_registration(db: Database, cl
     now = clock.now()
     owner = await admin(db, now)
     await revoke_jwt(db, owner.id, "lost-phone", now)
-    assert await is_revoked(db, "lost-phone")
+    assert await is_revoked(db, owner.id, "lost-phone")
     with pytest.raises(OfflinePointerError) as caught:
         await register_offline_pointer(db, hs256_pointer(now, jti="lost-phone"), owner.id, now)
     assert (caught.value.code, caught.value.status) == ("jwt-revoked", 401)
@@ -318,7 +319,7 @@ async def test_revoking_twice_is_a_no_op(db: Database, clock: ManualClock) -> No
     owner = await admin(db, now)
     await revoke_jwt(db, owner.id, "twice", now)
     await revoke_jwt(db, owner.id, "twice", now)
-    assert await is_revoked(db, "twice", owner.id)
+    assert await is_revoked(db, owner.id, "twice")
 
 
 async def test_revoking_after_first_use_is_refused(db: Database, clock: ManualClock) -> None:
@@ -328,7 +329,7 @@ async def test_revoking_after_first_use_is_refused(db: Database, clock: ManualCl
     with pytest.raises(InputError) as caught:
         await revoke_jwt(db, owner.id, "used", now)
     assert (caught.value.code, caught.value.status) == ("jwt-already-registered", 409)
-    assert not await is_revoked(db, "used")
+    assert not await is_revoked(db, owner.id, "used")
     again = await pointers.find_by_id(db, record.id)
     assert again is not None
     assert again.cancelled_at is None
@@ -341,12 +342,12 @@ async def test_another_accounts_revocation_does_not_touch_this_accounts_tokens(
     owner = await admin(db, now)
     mallory = await wallet(db, now, "mallory")
     await revoke_jwt(db, mallory.id, "order-1", now)
-    assert not await is_revoked(db, "order-1", owner.id)
+    assert not await is_revoked(db, owner.id, "order-1")
     record = await register_offline_pointer(db, hs256_pointer(now, jti="order-1"), owner.id, now)
     assert record.account_id == owner.id
     with pytest.raises(InputError) as caught:
         await revoke_jwt(db, owner.id, "order-1", now)
-    assert caught.value.code == "jti-conflict"
+    assert caught.value.code == "jwt-already-registered"
 
 
 async def test_revocation_racing_first_use_never_leaves_a_live_pointer(
@@ -363,8 +364,8 @@ async def test_revocation_racing_first_use_never_leaves_a_live_pointer(
             registered, revoked = await asyncio.gather(register, revoke, return_exceptions=True)
         else:
             revoked, registered = await asyncio.gather(revoke, register, return_exceptions=True)
-        record = await pointers.find_by_jwt_id(db, jti)
-        if await is_revoked(db, jti):
+        record = await pointers.find_by_jwt_id(db, owner.id, "hs256", jti)
+        if await is_revoked(db, owner.id, jti):
             # The revocation stands: the pointer was never made, or was cancelled at once.
             assert revoked is None
             assert record is None or record.cancelled_at is not None
@@ -376,3 +377,116 @@ async def test_revocation_racing_first_use_never_leaves_a_live_pointer(
             assert revoked.code == "jwt-already-registered"
             assert record is not None
             assert record.cancelled_at is None
+
+
+# --- a jti belongs to its signer -------------------------------------------------------------------
+
+
+async def alice_and_mallory(db: Database, now: datetime) -> tuple[AccountRecord, AccountRecord]:
+    alice = await wallet(db, now)
+    mallory = await wallet(db, now, "mallory")
+    await add_key(db, alice.id, "alice-es", "ES256", ES_PEM, now)
+    await add_key(db, mallory.id, "mallory-ed", "EdDSA", ED_PEM, now)
+    return alice, mallory
+
+
+def alices_token(**claims: object) -> str:
+    return mint_offline_pointer({**CLAIMS, **claims}, algorithm="ES256", private_key=ES_KEY, kid="alice-es")
+
+
+def mallorys_token(**claims: object) -> str:
+    return mint_offline_pointer({**CLAIMS, **claims}, algorithm="EdDSA", private_key=ED_KEY, kid="mallory-ed")
+
+
+async def test_another_account_revoking_a_jti_first_leaves_the_signer_free_to_revoke_it(
+    db: Database, clock: ManualClock
+) -> None:
+    now = clock.now()
+    owner = await admin(db, now)
+    alice, mallory = await alice_and_mallory(db, now)
+    await revoke_jwt(db, mallory.id, "leaked-1", now)
+    await revoke_jwt(db, alice.id, "leaked-1", now)
+    assert await is_revoked(db, alice.id, "leaked-1")
+    with pytest.raises(OfflinePointerError) as caught:
+        await open_offline_pointer(
+            db, alices_token(jti="leaked-1"), hs256_secret=None, admin_account_id=owner.id, now=now
+        )
+    assert caught.value.code == "jwt-revoked"
+    assert await pointer_count(db, "leaked-1") == 0
+
+
+async def test_another_account_registering_a_jti_first_does_not_take_the_signers_pointer(
+    db: Database, clock: ManualClock
+) -> None:
+    now = clock.now()
+    owner = await admin(db, now)
+    alice, mallory = await alice_and_mallory(db, now)
+    squatted = mallorys_token(jti="order-1", amount=1)
+    genuine = alices_token(jti="order-1")
+    opened = {
+        name: await open_offline_pointer(db, token, hs256_secret=None, admin_account_id=owner.id, now=now)
+        for name, token in (("mallory", squatted), ("alice", genuine))
+    }
+    assert (opened["alice"].account_id, opened["alice"].terms.amount) == (alice.id, 1000)
+    assert (opened["mallory"].account_id, opened["mallory"].terms.amount) == (mallory.id, 1)
+    again = await open_offline_pointer(db, genuine, hs256_secret=None, admin_account_id=owner.id, now=now)
+    assert again.id == opened["alice"].id
+    assert await pointer_count(db, "order-1") == 2
+
+
+async def test_one_jti_under_two_keys_of_one_account_is_two_pointers(
+    db: Database, clock: ManualClock
+) -> None:
+    now = clock.now()
+    owner = await admin(db, now)
+    await add_key(db, owner.id, "admin-es", "ES256", ES_PEM, now)
+    by_secret = await register_offline_pointer(db, hs256_pointer(now, jti="twin", amount=5), owner.id, now)
+    by_key = await open_offline_pointer(
+        db,
+        mint_offline_pointer(
+            {**CLAIMS, "jti": "twin"}, algorithm="ES256", private_key=ES_KEY, kid="admin-es"
+        ),
+        hs256_secret=SECRET,
+        admin_account_id=owner.id,
+        now=now,
+    )
+    assert by_secret.id != by_key.id
+    assert (by_secret.terms.amount, by_key.terms.amount) == (5, 1000)
+
+
+async def test_a_revocation_covers_every_signer_of_the_account(db: Database, clock: ManualClock) -> None:
+    now = clock.now()
+    owner = await admin(db, now)
+    await add_key(db, owner.id, "admin-ed", "EdDSA", ED_PEM, now)
+    await revoke_jwt(db, owner.id, "stolen", now)
+    tokens = [
+        mint_offline_pointer({**CLAIMS, "jti": "stolen"}, algorithm="HS256", secret=SECRET),
+        mint_offline_pointer(
+            {**CLAIMS, "jti": "stolen"}, algorithm="EdDSA", private_key=ED_KEY, kid="admin-ed"
+        ),
+    ]
+    for token in tokens:
+        with pytest.raises(OfflinePointerError) as caught:
+            await open_offline_pointer(db, token, hs256_secret=SECRET, admin_account_id=owner.id, now=now)
+        assert caught.value.code == "jwt-revoked"
+
+
+async def test_a_pointer_registered_before_signers_were_recorded_keeps_its_token(
+    db: Database, clock: ManualClock
+) -> None:
+    now = clock.now()
+    owner = await admin(db, now)
+    legacy = await pointers.create_pointer(
+        db,
+        pointers.NewPointer(
+            account_id=owner.id, terms=hs256_pointer(now).terms, origin="jwt", jwt_id="from-before"
+        ),
+        now,
+    )
+    token = mint_offline_pointer({**CLAIMS, "jti": "from-before"}, algorithm="HS256", secret=SECRET)
+    opened = await open_offline_pointer(db, token, hs256_secret=SECRET, admin_account_id=owner.id, now=now)
+    assert opened.id == legacy.id
+    assert await pointer_count(db, "from-before") == 1
+    with pytest.raises(InputError) as caught:
+        await revoke_jwt(db, owner.id, "from-before", now)
+    assert caught.value.code == "jwt-already-registered"
