@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from spsp_pull.ilp.connection_budget import ConnectionLimits
 from spsp_pull.offline import hs256_secret_problem
 
 DEFAULT_PORT = 6000
@@ -45,6 +46,7 @@ class Config:
     reservation_lease: timedelta = timedelta(seconds=60)
     max_packet_amount: int | None = None
     max_in_flight: int = 4
+    connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     audit_interval: timedelta | None = timedelta(hours=1)  # None: no periodic ledger audit
 
     @property
@@ -106,6 +108,7 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
         values["max_packet_amount"] = packet
     if (in_flight := number("SPSP_MAX_IN_FLIGHT", 1, 1000)) is not None:
         values["max_in_flight"] = in_flight
+    values["connection_limits"] = _connection_limits(number)
     if (scale := number("SPSP_ASSET_SCALE", 0, 255)) is not None:
         values["asset_scale"] = scale
     for name, key in (
@@ -136,6 +139,24 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
     config = Config(**values)  # type: ignore[arg-type]
     _check(config)
     return config
+
+
+def _connection_limits(number: Callable[[str, int, int], int | None]) -> ConnectionLimits:
+    """SPSP_MAX_PULL_CONNECTIONS, SPSP_MAX_PUSH_CONNECTIONS, SPSP_MAX_CONNECTIONS_PER_ACCOUNT (each kind),
+    SPSP_STREAM_IDLE_TIMEOUT and SPSP_STREAM_EVICT_IDLE_AFTER (seconds)."""
+    default = ConnectionLimits()
+
+    def seconds(name: str, fallback: timedelta) -> timedelta:
+        value = number(name, 1, 86_400)
+        return fallback if value is None else timedelta(seconds=value)
+
+    return ConnectionLimits(
+        pull=number("SPSP_MAX_PULL_CONNECTIONS", 1, 1_000_000) or default.pull,
+        push=number("SPSP_MAX_PUSH_CONNECTIONS", 1, 1_000_000) or default.push,
+        per_account=number("SPSP_MAX_CONNECTIONS_PER_ACCOUNT", 1, 1_000_000) or default.per_account,
+        idle_timeout=seconds("SPSP_STREAM_IDLE_TIMEOUT", default.idle_timeout),
+        evict_idle_after=seconds("SPSP_STREAM_EVICT_IDLE_AFTER", default.evict_idle_after),
+    )
 
 
 def parse_rates(text: str) -> dict[str, Decimal]:

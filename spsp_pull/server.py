@@ -142,6 +142,7 @@ async def start_server(
                 pull=PullSettings(reservation_lease=config.reservation_lease),
                 max_in_flight=config.max_in_flight,
                 max_packet_amount=config.max_packet_amount,
+                limits=config.connection_limits,
             ),
         )
         node.set_handler(stream_server.handle)

@@ -3,16 +3,26 @@
 Addresses and secrets are derived statelessly (`ReceiverAddresses`), so any instance can take a connection
 whose SPSP query another instance answered. A connection to a pull pointer's tag becomes a `PullSession`; one
 to the push tag receives money and records it.
+
+Places in the connection table are budgeted (`ConnectionBudget`): pull and push connections separately, and
+per account. The account is the embedded endpoint's BTP client account the opening Prepare came from. Through
+an uplink every Prepare comes from the connector and an ILP Prepare names no sender (the payee's address is
+only inside the encrypted STREAM data, and unproven), so there a pull connection counts against its pointer
+(only whoever holds the pointer can open connections to it) and a push connection against no account (the push
+budget alone bounds them). A refused connection gets T03 (busy: STREAM senders retry); an evicted one is
+closed with EndpointBusy once its Prepares in flight are answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 
 from spsp_pull.domain.clock import Clock
+from spsp_pull.ilp.connection_budget import ConnectionBudget, ConnectionLimits, Kind, Refused
 from spsp_pull.ilp.node import IlpNode
 from spsp_pull.ilp.pull_session import PullSession, PullSettings
 from spsp_pull.ilp.receiver_address import PUSH_TAG, ConnectionId, ReceiverAddresses
@@ -20,9 +30,12 @@ from spsp_pull.metrics import Metrics
 from spsp_pull.rates import Asset, Conversion, RateSource, RateUnavailable
 from spsp_pull.store import pointers, push_payments
 from spsp_pull.store.database import Database
+from spsp_pull.store.records import PointerRecord
 from spsp_pull.store.reservations import WebhookBody
 from stream import ilp
+from stream.aio.btp_server import CLIENT_ACCOUNT
 from stream.aio.connection_runner import ConnectionRunner
+from stream.aio.plugin import IlpHandler, IlpLink
 from stream.connection import (
     AssetDetails,
     ConnectionClosed,
@@ -34,6 +47,7 @@ from stream.connection import (
 )
 from stream.crypto import StreamKeys
 from stream.errors import DecryptionError
+from stream.frames import StreamErrorCode
 from stream.oer import U64_MAX
 
 log = logging.getLogger(__name__)
@@ -44,7 +58,12 @@ class StreamServerSettings:
     pull: PullSettings = field(default_factory=PullSettings)
     max_in_flight: int = 4
     max_packet_amount: int | None = None  # a STREAM-side cap on what one Prepare carries
-    max_connections: int = 10_000
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+
+
+# The table holds at most this many times a kind's budget: the budget's connections, and evicted ones still
+# closing (each within the expiry of its Prepares in flight).
+TABLE_PER_BUDGET = 2
 
 
 class StreamServer:
@@ -69,7 +88,10 @@ class StreamServer:
         self._metrics = metrics
         self._settings = settings or StreamServerSettings()
         self._runners: dict[str, ConnectionRunner] = {}
-        self._opening: dict[str, asyncio.Future[ConnectionRunner | None]] = {}
+        self._opening: dict[str, asyncio.Future[ConnectionRunner | ilp.Reject]] = {}
+        self._budget = ConnectionBudget(self._settings.limits)
+        self._table: Counter[Kind] = Counter()
+        self._table_changed = asyncio.Condition()
         self._pulls: set[PullSession] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -81,9 +103,12 @@ class StreamServer:
             return self._unreachable(address)
         runner = self._runners.get(connection_id.segment)
         if runner is None:
-            runner = await self._open(connection_id, prepare, address)
-            if runner is None:
-                return self._unreachable(address)
+            opened = await self._open(connection_id, prepare, address)
+            if isinstance(opened, ilp.Reject):
+                return opened
+            runner = opened
+        else:
+            self._budget.touch(connection_id.segment, self._clock.now())
         return runner.handle_prepare(prepare)
 
     async def stop(self) -> None:
@@ -98,19 +123,28 @@ class StreamServer:
 
     @property
     def open_connections(self) -> int:
+        """Connections in the table, open or closing."""
         return len(self._runners)
+
+    def budgeted(self, kind: Kind) -> int:
+        """Connections of `kind` holding a place in the budget (evicted ones still closing do not)."""
+        return self._budget.count(kind)
+
+    async def wait_until_open_at_most(self, count: int) -> None:
+        async with self._table_changed:
+            await self._table_changed.wait_for(lambda: len(self._runners) <= count)
 
     def _unreachable(self, address: str) -> ilp.Reject:
         return ilp.Reject(ilp.ErrorCode.F02_UNREACHABLE, address, "", b"")
 
     async def _open(
         self, connection_id: ConnectionId, prepare: ilp.Prepare, address: str
-    ) -> ConnectionRunner | None:
+    ) -> ConnectionRunner | ilp.Reject:
         """Open the connection on its first decryptable Prepare (concurrent first Prepares share one)."""
         opening = self._opening.get(connection_id.segment)
         if opening is not None:
             return await asyncio.shield(opening)
-        future: asyncio.Future[ConnectionRunner | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ConnectionRunner | ilp.Reject] = asyncio.get_running_loop().create_future()
         self._opening[connection_id.segment] = future
         try:
             runner = await self._create(connection_id, prepare, address)
@@ -124,18 +158,34 @@ class StreamServer:
 
     async def _create(
         self, connection_id: ConnectionId, prepare: ilp.Prepare, address: str
-    ) -> ConnectionRunner | None:
-        if len(self._runners) >= self._settings.max_connections:
-            return None
+    ) -> ConnectionRunner | ilp.Reject:
         keys = StreamKeys(self._addresses.secret_for(connection_id.segment))
         try:
             keys.decrypt(prepare.data)
         except DecryptionError:
-            return None
+            return self._unreachable(address)
         asset = self._node.asset
         assert asset is not None
+        pull: tuple[PointerRecord, Conversion] | None = None
+        if connection_id.tag != PUSH_TAG:
+            pull = await self._pull_terms(connection_id.tag, asset)
+            if pull is None:
+                return self._unreachable(address)
+        # From here to the table entry nothing awaits: the place admitted is the place taken.
+        segment = connection_id.segment
+        kind = Kind.PUSH if pull is None else Kind.PULL
+        refusal = self._admit(segment, kind, self._account(kind, connection_id.tag))
+        if refusal is not None:
+            self._metrics.inc(
+                "spsp_pull_stream_connections_refused_total",
+                help_text="new STREAM connections refused (T03) for want of a place",
+                kind=kind.value,
+            )
+            return ilp.Reject(ilp.ErrorCode.T03_CONNECTOR_BUSY, address, refusal, b"")
         options = ConnectionOptions(
-            max_in_flight=self._settings.max_in_flight, max_packet_amount=self._settings.max_packet_amount
+            max_in_flight=self._settings.max_in_flight,
+            max_packet_amount=self._settings.max_packet_amount,
+            idle_timeout=self._settings.limits.idle_timeout,
         )
         connection = StreamConnection(
             keys=keys,
@@ -145,23 +195,12 @@ class StreamServer:
             asset=AssetDetails(asset.code, asset.scale),
             options=options,
         )
-        segment = connection_id.segment
-        if connection_id.tag == PUSH_TAG:
+        link = _ActivityLink(self._node.link, lambda: self._budget.touch(segment, self._clock.now()))
+        if pull is None:
             receiver = PushReceiver(self._db, self._clock, connection, asset, self._spawn)
-            runner = ConnectionRunner(
-                connection, self._node.link, on_events=receiver.on_events, now=self._clock.now
-            )
+            runner = ConnectionRunner(connection, link, on_events=receiver.on_events, now=self._clock.now)
         else:
-            record = await pointers.find_by_tag(self._db, connection_id.tag)
-            if record is None:
-                return None
-            try:
-                conversion = await self._conversion(
-                    Asset(record.terms.asset_code, record.terms.asset_scale), asset
-                )
-            except RateUnavailable:
-                log.warning("no rate from %s to %s: pull refused", record.terms.asset_code, asset.code)
-                return None
+            record, conversion = pull
             runner_box: list[ConnectionRunner] = []
             session = PullSession(
                 db=self._db,
@@ -174,15 +213,56 @@ class StreamServer:
                 kick=lambda: runner_box[0].kick(),
             )
             self._pulls.add(session)
-            runner = ConnectionRunner(
-                connection, self._node.link, on_events=session.on_events, now=self._clock.now
-            )
+            runner = ConnectionRunner(connection, link, on_events=session.on_events, now=self._clock.now)
             runner_box.append(runner)
             self._metrics.inc("spsp_pull_connections_total", help_text="STREAM connections to pull pointers")
         self._runners[segment] = runner
+        self._table[kind] += 1
         runner.start()
-        self._spawn(self._forget_when_closed(segment, runner))
+        self._spawn(self._forget_when_closed(segment, kind, runner))
         return runner
+
+    async def _pull_terms(self, tag: str, asset: Asset) -> tuple[PointerRecord, Conversion] | None:
+        record = await pointers.find_by_tag(self._db, tag)
+        if record is None:
+            return None
+        try:
+            conversion = await self._conversion(
+                Asset(record.terms.asset_code, record.terms.asset_scale), asset
+            )
+        except RateUnavailable:
+            log.warning("no rate from %s to %s: pull refused", record.terms.asset_code, asset.code)
+            return None
+        return record, conversion
+
+    @staticmethod
+    def _account(kind: Kind, tag: str) -> str | None:
+        """Whom a new connection's place counts against (see the module's docstring). BTP account names are
+        ILP address segments, which never contain ':'."""
+        client = CLIENT_ACCOUNT.get()
+        if client is not None:
+            return client
+        return None if kind is Kind.PUSH else f"pointer:{tag}"
+
+    def _admit(self, segment: str, kind: Kind, account: str | None) -> str | None:
+        """Take a place for a new connection, evicting one if the budget says so; why not, if refused."""
+        if self._table[kind] >= TABLE_PER_BUDGET * self._settings.limits.of(kind):
+            return f"too many {kind.value} connections are still closing"
+        decision = self._budget.admit(segment, kind, account, self._clock.now())
+        if isinstance(decision, Refused):
+            return decision.reason
+        if decision.evicted is not None:
+            self._metrics.inc(
+                "spsp_pull_stream_connections_evicted_total",
+                help_text="STREAM connections closed to make room for another",
+                kind=kind.value,
+            )
+            evicted = self._runners[decision.evicted]
+            evicted.connection.close(
+                StreamErrorCode.ENDPOINT_BUSY, "closed to make room for another connection"
+            )
+            evicted.kick()
+        return None
 
     def _spawn(self, work: Coroutine[object, object, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -193,10 +273,32 @@ class StreamServer:
         rate = await self._rates.rate(pointer_asset.code, server_asset.code)
         return Conversion.between(pointer_asset, server_asset, rate)
 
-    async def _forget_when_closed(self, segment: str, runner: ConnectionRunner) -> None:
+    async def _forget_when_closed(self, segment: str, kind: Kind, runner: ConnectionRunner) -> None:
         await runner.wait_closed()
         self._runners.pop(segment, None)
+        self._budget.release(segment)
+        self._table[kind] -= 1
         self._pulls = {p for p in self._pulls if not p.done}
+        async with self._table_changed:
+            self._table_changed.notify_all()
+
+
+class _ActivityLink:
+    """The node's link as one connection uses it: every Prepare it sends and every answer is activity, which
+    keeps the connection from counting as idle in the budget."""
+
+    def __init__(self, link: IlpLink, on_activity: Callable[[], None]) -> None:
+        self._link = link
+        self._on_activity = on_activity
+
+    async def send(self, prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject:
+        self._on_activity()
+        reply = await self._link.send(prepare)
+        self._on_activity()
+        return reply
+
+    def set_handler(self, handler: IlpHandler) -> None:
+        raise TypeError("a connection's link takes no handler: the node's handler answers its Prepares")
 
 
 class PushReceiver:

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from types import TracebackType
 from typing import Self
@@ -48,6 +49,9 @@ from stream.errors import DecodeError
 
 Authenticate = Callable[[str, str], Awaitable[str | None]]
 """(username, token) -> the account to use, or None to refuse."""
+
+CLIENT_ACCOUNT: ContextVar[str | None] = ContextVar("btp_client_account", default=None)
+"""While the handler answers a client's Prepare: the account of the client it came from."""
 
 AUTH_TIMEOUT = timedelta(seconds=10)
 STOP_TIMEOUT = timedelta(seconds=5)
@@ -150,6 +154,7 @@ class BtpServer:
         async def dispatch(prepare: ilp.Prepare, raw: bytes) -> bytes:
             if prepare.destination == ildcp.ILDCP_DESTINATION:
                 return ildcp_reply
+            CLIENT_ACCOUNT.set(account)  # each Prepare is answered in its own task (context)
             return await self._route(prepare, raw)
 
         session = BtpSession(
