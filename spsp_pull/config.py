@@ -44,6 +44,8 @@ class Config:
     webhook_secret: str | None = None
     log_level: str = "INFO"
     reservation_lease: timedelta = timedelta(seconds=60)
+    idempotency_claim_ttl: timedelta = timedelta(seconds=60)  # longer than any request takes
+    idempotency_retention: timedelta = timedelta(hours=24)
     max_packet_amount: int | None = None
     max_in_flight: int = 4
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
@@ -98,6 +100,10 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
         )
     if (lease := number("SPSP_RESERVATION_LEASE", 5, 3600)) is not None:
         values["reservation_lease"] = timedelta(seconds=lease)
+    if (claim_ttl := number("SPSP_IDEMPOTENCY_CLAIM_TTL", 1, 86_400)) is not None:
+        values["idempotency_claim_ttl"] = timedelta(seconds=claim_ttl)
+    if (retention := number("SPSP_IDEMPOTENCY_RETENTION", 60, 31_536_000)) is not None:
+        values["idempotency_retention"] = timedelta(seconds=retention)
     if (audit := text("SPSP_AUDIT_INTERVAL")) is not None:
         values["audit_interval"] = (
             None

@@ -28,6 +28,7 @@ from spsp_pull.ilp.receiver_address import ReceiverAddresses
 from spsp_pull.ilp.stream_server import StreamServer, StreamServerSettings
 from spsp_pull.metrics import Metrics
 from spsp_pull.rates import Asset, StaticRates
+from spsp_pull.store import idempotency
 from spsp_pull.store.accounts import ensure_admin
 from spsp_pull.store.audit import AuditReport, audit_ledger
 from spsp_pull.store.database import Database
@@ -38,6 +39,7 @@ from spsp_pull.webhooks import WebhookSettings, WebhookWorker
 log = logging.getLogger("spsp_pull")
 AUTH_TOKEN_FILE = "auth-token"  # noqa: S105 (a file name)
 RECOVERY_INTERVAL = 5.0
+IDEMPOTENCY_PURGE_INTERVAL = 600.0
 AUDIT_LOG_LINES = 20
 
 
@@ -108,6 +110,7 @@ async def start_server(
     db = Database(config.resolved_database_url())
     await db.migrate()
     admin = await ensure_admin(db, auth_token, clock.now())
+    await _purge_idempotency(db, clock, config)  # then every IDEMPOTENCY_PURGE_INTERVAL
     server_secret = bytes.fromhex(
         await shared_setting(db, "stream_server_secret", lambda: secrets.token_hex(32))
     )
@@ -164,6 +167,8 @@ async def start_server(
         server.tasks.append(asyncio.create_task(_join_uplink(node, announce)))
     server.tasks.append(asyncio.create_task(_forever(webhooks.run, "webhooks")))
     server.tasks.append(asyncio.create_task(_forever(lambda: _recover(db, clock), "recovery")))
+    purge = _forever(lambda: _purge_idempotency_periodically(db, clock, config), "idempotency purge")
+    server.tasks.append(asyncio.create_task(purge))
     if config.audit_interval is not None:
         every = config.audit_interval.total_seconds()
         audit = _forever(lambda: _audit_every(db, clock, context.metrics, every), "audit")
@@ -228,6 +233,19 @@ async def serve_forever(config: Config) -> None:
         await stop.wait()
     finally:
         await server.stop()
+
+
+async def _purge_idempotency(db: Database, clock: Clock, config: Config) -> None:
+    """Forget stored `Idempotency-Key` responses (and lapsed claims) older than the retention."""
+    expiry = idempotency.Expiry(config.idempotency_claim_ttl, config.idempotency_retention)
+    if purged := await idempotency.purge(db, clock.now(), expiry):
+        log.info("purged %d stored Idempotency-Key responses", purged)
+
+
+async def _purge_idempotency_periodically(db: Database, clock: Clock, config: Config) -> None:
+    while True:
+        await asyncio.sleep(IDEMPOTENCY_PURGE_INTERVAL)
+        await _purge_idempotency(db, clock, config)
 
 
 async def _recover(db: Database, clock: Clock) -> None:

@@ -1,9 +1,11 @@
 """`Idempotency-Key` for POST and PATCH: the same key with the same body replays the first response; the
-same key with another body is a 409."""
+same key with another body is a 409. A claim lapses after `SPSP_IDEMPOTENCY_CLAIM_TTL` (a request that
+crashed), a response after `SPSP_IDEMPOTENCY_RETENTION` (see `spsp_pull.store.idempotency`)."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
@@ -15,6 +17,8 @@ from spsp_pull.store import idempotency
 
 AccountHandler = Callable[[web.Request, int], Awaitable[web.Response]]
 MAX_KEY_LENGTH = 255
+
+log = logging.getLogger(__name__)
 
 
 def idempotent(handler: AccountHandler) -> AccountHandler:
@@ -34,7 +38,9 @@ def idempotent(handler: AccountHandler) -> AccountHandler:
         digest.update(f"{request.method} {request.rel_url.path}\n".encode())
         digest.update(await request.read())
         fingerprint = digest.hexdigest()
-        earlier = await idempotency.claim(ctx.db, account_id, key, fingerprint, ctx.clock.now())
+        expiry = idempotency.Expiry(ctx.config.idempotency_claim_ttl, ctx.config.idempotency_retention)
+        claimed_at = ctx.clock.now()
+        earlier = await idempotency.claim(ctx.db, account_id, key, fingerprint, claimed_at, expiry)
         if earlier is not None:
             if earlier.fingerprint != fingerprint:
                 raise Problem(
@@ -52,16 +58,19 @@ def idempotent(handler: AccountHandler) -> AccountHandler:
             response = await handler(request, account_id)
         except BaseException:
             # Refused or failed requests are not remembered: the client may correct them and retry.
-            await idempotency.abandon(ctx.db, account_id, key)
+            await idempotency.abandon(ctx.db, account_id, key, claimed_at)
             raise
-        await idempotency.complete(
+        stored = await idempotency.complete(
             ctx.db,
             account_id,
             key,
+            claimed_at,
             response.status,
             response.text or "",
             response.headers.get("Content-Type", "application/json"),
         )
+        if not stored:
+            log.warning("an Idempotency-Key claim lapsed before its request finished: response not stored")
         return response
 
     return wrapper
