@@ -171,17 +171,6 @@ class StreamServer:
             pull = await self._pull_terms(connection_id.tag, asset)
             if pull is None:
                 return self._unreachable(address)
-        # From here to the table entry nothing awaits: the place admitted is the place taken.
-        segment = connection_id.segment
-        kind = Kind.PUSH if pull is None else Kind.PULL
-        refusal = self._admit(segment, kind, self._account(kind, connection_id.tag))
-        if refusal is not None:
-            self._metrics.inc(
-                "spsp_pull_stream_connections_refused_total",
-                help_text="new STREAM connections refused (T03) for want of a place",
-                kind=kind.value,
-            )
-            return ilp.Reject(ilp.ErrorCode.T03_CONNECTOR_BUSY, address, refusal, b"")
         options = ConnectionOptions(
             max_in_flight=self._settings.max_in_flight,
             max_packet_amount=self._settings.max_packet_amount,
@@ -195,6 +184,17 @@ class StreamServer:
             asset=AssetDetails(asset.code, asset.scale),
             options=options,
         )
+        # From here to the table entry nothing awaits: the place admitted is the place taken.
+        segment = connection_id.segment
+        kind = Kind.PUSH if pull is None else Kind.PULL
+        refusal = self._admit(segment, kind, self._account(kind, connection_id.tag))
+        if refusal is not None:
+            self._metrics.inc(
+                "spsp_pull_stream_connections_refused_total",
+                help_text="new STREAM connections refused (T03) for want of a place",
+                kind=kind.value,
+            )
+            return ilp.Reject(ilp.ErrorCode.T03_CONNECTOR_BUSY, address, refusal, b"")
         link = _ActivityLink(self._node.link, lambda: self._budget.touch(segment, self._clock.now()))
         if pull is None:
             receiver = PushReceiver(self._db, self._clock, connection, asset, self._spawn)
@@ -257,11 +257,12 @@ class StreamServer:
                 help_text="STREAM connections closed to make room for another",
                 kind=kind.value,
             )
-            evicted = self._runners[decision.evicted]
-            evicted.connection.close(
-                StreamErrorCode.ENDPOINT_BUSY, "closed to make room for another connection"
-            )
-            evicted.kick()
+            evicted = self._runners.get(decision.evicted)
+            if evicted is not None:
+                evicted.connection.close(
+                    StreamErrorCode.ENDPOINT_BUSY, "closed to make room for another connection"
+                )
+                evicted.kick()
         return None
 
     def _spawn(self, work: Coroutine[object, object, None]) -> None:

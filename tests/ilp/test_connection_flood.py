@@ -9,6 +9,7 @@ connections from anyone made every pull fail with F02.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -25,9 +26,21 @@ from spsp_pull.ilp.node import EmbeddedNode
 from spsp_pull.ilp.stream_server import StreamServer
 from spsp_pull.payee import pull, query
 from spsp_pull.server import Server, running
+from spsp_pull.store import pointers
+from spsp_pull.store.audit import audit_ledger
+from spsp_pull.store.database import Database
 from stream import ilp
 from stream.aio.btp_client import BtpClient
 from stream.aio.btp_server import BtpServer
+from stream.aio.connection_runner import ConnectionRunner
+from stream.connection import (
+    AssetDetails,
+    ConnectionClosed,
+    Event,
+    MoneyReceived,
+    StreamClosed,
+    StreamConnection,
+)
 from stream.crypto import StreamKeys, random_condition
 from stream.frames import ConnectionNewAddress
 from stream.packet import StreamPacket, encrypt_packet
@@ -304,3 +317,119 @@ async def test_through_an_uplink_pull_places_count_per_pointer_and_pushes_only_a
             assert outcome.complete and outcome.amount == 2500
     finally:
         await connector.stop()
+
+
+class SharedLinkPulls:
+    """Pulls over STREAM connections of their own on one BTP link (one account): each connection's address is
+    the link's plus a suffix, so the endpoint routes the server's Prepares to this link, and here to it."""
+
+    def __init__(self, link: BtpClient, address: str) -> None:
+        self._link = link
+        self._address = address
+        self._runners: dict[str, ConnectionRunner] = {}
+        link.set_handler(self._route)
+
+    async def _route(self, prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject:
+        runner = self._runners.get(prepare.destination)
+        if runner is None:
+            return ilp.Reject(ilp.ErrorCode.F02_UNREACHABLE, self._address, "", b"")
+        return runner.handle_prepare(prepare)
+
+    async def start(self, http: aiohttp.ClientSession, url: str, amount: int) -> Received:
+        details = await query(url, session=http)
+        local = f"{self._address}.c{len(self._runners)}"
+        connection = StreamConnection(
+            keys=StreamKeys(details.shared_secret),
+            is_server=False,
+            local_address=local,
+            remote_address=details.destination_account,
+            asset=AssetDetails("XRP", 9),
+            now=datetime.now(UTC),
+        )
+        received = Received(amount)
+        runner = ConnectionRunner(connection, self._link, on_events=received.on_events)
+        self._runners[local] = runner
+        connection.set_receive_max(connection.open_stream(), amount)
+        runner.start()
+        return received
+
+    async def close(self) -> None:
+        for runner in self._runners.values():
+            runner.connection.close()
+            runner.kick()
+        for runner in self._runners.values():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(WAIT):
+                    await runner.wait_closed()
+            await runner.stop()
+
+
+@dataclass
+class Received:
+    """What one pull received; `ended` once it has all it asked for, or the stream or connection closed."""
+
+    wanted: int
+    amount: int = 0
+    detail: str = ""
+    flowing: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_events(self, events: list[Event]) -> None:
+        for event in events:
+            if isinstance(event, MoneyReceived):
+                self.amount += event.amount
+                if self.amount >= 100_000:
+                    self.flowing.set()
+                if self.amount >= self.wanted:
+                    self.ended.set()
+            elif isinstance(event, StreamClosed | ConnectionClosed):
+                self.detail = self.detail or event.message
+                self.ended.set()
+
+
+async def test_a_pull_evicted_mid_flight_is_debited_exactly_what_it_delivered(tmp_path: Path) -> None:
+    """Two pulls from one account fill the pull places; a newcomer takes the place of the less recently active
+    one while its Prepares are in flight. That pull ends early; everything it delivered is debited, nothing
+    more, and the ledger audits clean."""
+    limits = ConnectionLimits(pull=2, push=20, per_account=5, evict_idle_after=timedelta(hours=1))
+    amount = 5_000_000
+    config = Config(
+        port=0,
+        btp_port=0,
+        data_dir=tmp_path,
+        auth_token=ADMIN,
+        connection_limits=limits,
+        max_packet_amount=1000,
+    )
+    async with (
+        AsyncExitStack() as stack,
+        running(config, clock=AheadClock(), announce=lambda _line: None) as server,
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as http,
+    ):
+        s = Setup(server, http, AheadClock(), stack)
+        urls = [await s.pointer(str(amount)) for _ in range(3)]
+        link = await stack.enter_async_context(BtpClient(s.btp_url("payee"), reconnect=False))
+        address = (await link.ildcp()).client_address
+        payee = SharedLinkPulls(link, address)
+        stack.push_async_callback(payee.close)
+        pulls = [await payee.start(http, urls[i], amount) for i in range(2)]
+        async with asyncio.timeout(WAIT):
+            await asyncio.gather(*(p.flowing.wait() for p in pulls))
+        newcomer = await s.account("newcomer")
+        assert await newcomer.open(http, urls[2]) == "F99"
+        async with asyncio.timeout(4 * WAIT):
+            await asyncio.gather(*(p.ended.wait() for p in pulls))
+        assert s.counter("spsp_pull_stream_connections_evicted_total", Kind.PULL) == 1
+        [cut] = [p for p in pulls if p.amount < amount]
+        assert cut.amount >= 100_000 and "room for another connection" in cut.detail, cut
+        delivered = {urls[i]: pulls[i].amount for i in range(2)}
+    # The server has stopped, which waits for every pull to settle.
+    db = Database(config.resolved_database_url())
+    try:
+        assert (await audit_ledger(db, now=datetime.now(UTC))).clean
+        for url, amount_delivered in delivered.items():
+            record = await pointers.find_by_token(db, url.rsplit("/", 1)[1])
+            assert record is not None
+            assert (record.usage.pulled_total, record.reserved_total) == (amount_delivered, 0)
+    finally:
+        await db.close()
