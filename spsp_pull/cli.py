@@ -128,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     accounts.add_argument("key_id", nargs="?", help="for revoke-key: the key's id (from accounts keys)")
     accounts.add_argument("--label", help="for new-key: a label to recognise the key by")
 
+    webhook_secret = client(
+        "webhook-secret",
+        "show the key your webhooks are signed with (Webhook-Signature), or make a new one",
+        cmd_webhook_secret,
+    )
+    webhook_secret.add_argument(
+        "--rotate", action="store_true", help="a new secret; the old one also signs for 24 hours more"
+    )
+    webhook_secret.add_argument("--account", help="another account's secret (admin key)")
+
     def payee(name: str, help_text: str, command: Command) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("pointer", help="$host/path payment pointer or http(s) URL")
@@ -479,6 +489,13 @@ def cmd_accounts(args: argparse.Namespace) -> int:
             raise CliError("accounts revoke-key needs a NAME and a KEY_ID")
         return show_json(call(args, "DELETE", f"{keys}/{quote(args.key_id, safe='')}"))
     return show_json(call(args, "POST", keys, {"label": args.label} if args.label else None))
+
+
+def cmd_webhook_secret(args: argparse.Namespace) -> int:
+    path = "/me" if args.account is None else f"/accounts/{quote(args.account, safe='')}"
+    if args.rotate:
+        return show_json(call(args, "POST", f"{path}/webhook-secret/rotate"))
+    return show_json(call(args, "GET", f"{path}/webhook-secret"))
 
 
 def cmd_jwt(args: argparse.Namespace) -> int:

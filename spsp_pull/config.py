@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from spsp_pull.domain.outbound_targets import IPNetwork, TargetPolicy, parse_networks
 from spsp_pull.ilp.connection_budget import ConnectionLimits
 from spsp_pull.offline import hs256_secret_problem
 
@@ -41,7 +42,8 @@ class Config:
     asset_code: str = "XRP"
     asset_scale: int = 9
     rates: Mapping[str, Decimal] = field(default_factory=dict)
-    webhook_secret: str | None = None
+    # Networks webhooks and payout notifications may reach besides public addresses (local receivers).
+    webhook_allow_nets: tuple[IPNetwork, ...] = ()
     log_level: str = "INFO"
     reservation_lease: timedelta = timedelta(seconds=60)
     idempotency_claim_ttl: timedelta = timedelta(seconds=60)  # longer than any request takes
@@ -62,6 +64,11 @@ class Config:
             return "https"
         hostname = self.public_host.rsplit(":", 1)[0] if "]" not in self.public_host else self.public_host
         return "http" if hostname in LOCAL_HOSTS or self.host is None else "https"
+
+    @property
+    def outbound_targets(self) -> TargetPolicy:
+        """Where webhooks and payout notifications may be sent."""
+        return TargetPolicy(self.webhook_allow_nets)
 
     def pointer(self, path: str) -> str:
         return f"${self.public_host}/{path}"
@@ -127,7 +134,6 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
         ("SPSP_ILP_ADDRESS", "ilp_address"),
         ("SPSP_ILP_UPLINK", "ilp_uplink"),
         ("SPSP_ASSET_CODE", "asset_code"),
-        ("SPSP_WEBHOOK_SECRET", "webhook_secret"),
         ("SPSP_LOG_LEVEL", "log_level"),
     ):
         if (value := text(name)) is not None:
@@ -139,6 +145,16 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
     ):
         if (value := text(name)) is not None:
             values[key] = Path(value)
+    if text("SPSP_WEBHOOK_SECRET") is not None:
+        raise ConfigError(
+            "SPSP_WEBHOOK_SECRET is gone: each account signs its webhooks with its own secret "
+            "(GET /me/webhook-secret, `spsp-pull webhook-secret`); unset it"
+        )
+    if (allow_nets := text("SPSP_WEBHOOK_ALLOW_NETS")) is not None:
+        try:
+            values["webhook_allow_nets"] = parse_networks(allow_nets.split(","))
+        except ValueError as exc:
+            raise ConfigError(f"SPSP_WEBHOOK_ALLOW_NETS: {exc}") from None
     if (rates := text("SPSP_RATES")) is not None:
         values["rates"] = parse_rates(rates)
     values.update({k: v for k, v in overrides.items() if v is not None})

@@ -50,6 +50,7 @@ from spsp_pull.domain.agreement import Terms
 from spsp_pull.domain.clock import isoformat_z, utc
 from spsp_pull.domain.details_input import parse_details
 from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.outbound_targets import PUBLIC_ONLY, TargetPolicy
 from spsp_pull.domain.terms_input import parse_terms
 
 MAX_TOKEN_LENGTH = 8 * 1024
@@ -200,7 +201,9 @@ def authenticate_offline_token(
     )
 
 
-def offline_pointer_from(signed: SignedToken, now: datetime) -> OfflinePointer:
+def offline_pointer_from(
+    signed: SignedToken, now: datetime, targets: TargetPolicy = PUBLIC_ONLY
+) -> OfflinePointer:
     """The agreement an authenticated token carries, if the token may be used at `now`."""
     now = utc(now)
     dates = {name: _numeric_date(signed.claims, name) for name in _NUMERIC_DATES}
@@ -214,7 +217,7 @@ def offline_pointer_from(signed: SignedToken, now: datetime) -> OfflinePointer:
         payload["start"] = (issued_at or now).isoformat()
     try:
         terms = parse_terms(payload, now)
-        details = parse_details(payload)
+        details = parse_details(payload, targets)
     except InputError as error:
         raise _claims_invalid(error) from None
     return OfflinePointer(

@@ -114,9 +114,6 @@ async def start_server(
     server_secret = bytes.fromhex(
         await shared_setting(db, "stream_server_secret", lambda: secrets.token_hex(32))
     )
-    webhook_secret = config.webhook_secret or await shared_setting(
-        db, "webhook_signing_secret", lambda: secrets.token_urlsafe(32)
-    )
     addresses = ReceiverAddresses(server_secret)
     bridge_settings = bridge_settings_from_env()
     bridge = None if bridge_settings is None else await start_bridge(bridge_settings, db, clock)
@@ -157,10 +154,7 @@ async def start_server(
     site = QueryFastPathSite(runner, config.bind, config.port, ssl_context=tls_context(config))
     await site.start()
     port = _bound_port(runner) or config.port
-    webhook_bearer = await shared_setting(db, "webhook_bearer_token", lambda: secrets.token_urlsafe(32))
-    webhooks = WebhookWorker(
-        db, clock, WebhookSettings(secret=webhook_secret.encode(), bearer_token=webhook_bearer)
-    )
+    webhooks = WebhookWorker(db, clock, WebhookSettings(targets=config.outbound_targets))
     server = Server(config, db, context, runner, port, auth_token, webhooks, node, stream_server, bridge)
     if isinstance(node, UplinkNode):
         # /healthz says 503 until the connector has accepted us and told us our address (IL-DCP).

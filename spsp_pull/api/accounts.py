@@ -1,4 +1,4 @@
-"""Accounts, API keys, offline-pointer signing keys and JWT revocations."""
+"""Accounts, API keys, webhook signing secrets, offline-pointer signing keys and JWT revocations."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from spsp_pull.api.pointers import json_response
 from spsp_pull.api.problems import Problem
 from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.store import accounts, jwt_keys
-from spsp_pull.store.accounts import AccountRecord, ApiKeyRecord, IssuedKey
+from spsp_pull.store.accounts import AccountRecord, ApiKeyRecord, IssuedKey, WebhookSecret
 
 MAX_KEY_ID = 2**31 - 1  # the largest id an INTEGER column holds
 
@@ -40,6 +40,14 @@ def api_key_view(key: ApiKeyRecord) -> dict[str, object]:
         "bootstrap": key.bootstrap,
         "createdAt": isoformat_z(key.created_at),
         "revokedAt": None if key.revoked_at is None else isoformat_z(key.revoked_at),
+    }
+
+
+def webhook_secret_view(secret: WebhookSecret) -> dict[str, object]:
+    until = secret.previous_valid_until
+    return {
+        "webhookSecret": secret.secret,
+        "previousSecretValidUntil": None if until is None else isoformat_z(until),
     }
 
 
@@ -95,6 +103,40 @@ async def list_my_keys(request: web.Request) -> web.Response:
 
 async def revoke_my_key(request: web.Request) -> web.Response:
     return await _revoke(request, await context(request).auth.account(request))
+
+
+async def my_webhook_secret(request: web.Request) -> web.Response:
+    ctx = context(request)
+    account = await ctx.auth.account(request)
+    return json_response(
+        webhook_secret_view(await accounts.webhook_secret(ctx.db, account.id, ctx.clock.now()))
+    )
+
+
+async def rotate_my_webhook_secret(request: web.Request) -> web.Response:
+    account = await context(request).auth.account(request)
+    return await _rotate_webhook_secret(request, account.id)
+
+
+async def account_webhook_secret(request: web.Request) -> web.Response:
+    ctx = context(request)
+    account = await _named_account(request)
+    return json_response(
+        webhook_secret_view(await accounts.webhook_secret(ctx.db, account.id, ctx.clock.now()))
+    )
+
+
+async def rotate_account_webhook_secret(request: web.Request) -> web.Response:
+    account = await _named_account(request)
+    return await _rotate_webhook_secret(request, account.id)
+
+
+@idempotent
+async def _rotate_webhook_secret(request: web.Request, account_id: int) -> web.Response:
+    ctx = context(request)
+    await json_object(request, allow_empty=True)
+    rotated = await accounts.rotate_webhook_secret(ctx.db, account_id, ctx.clock.now())
+    return json_response(webhook_secret_view(rotated))
 
 
 async def _named_account(request: web.Request) -> AccountRecord:

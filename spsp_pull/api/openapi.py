@@ -78,7 +78,13 @@ SCHEMAS: Json = {
             "cap": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]},
             "start": TIME,
             "expiry": TIME,
-            "webhook": {"type": "string", "format": "uri", "maxLength": 2000},
+            "webhook": {
+                "type": "string",
+                "format": "uri",
+                "maxLength": 2000,
+                "description": "http(s) URL told of each completed pull, signed with the account's webhook "
+                "secret; a public address only (webhook-target-refused otherwise)",
+            },
             "description": {"type": "string", "maxLength": 1000},
             "metadata": {"type": "object", "description": "at most 8 KiB as JSON"},
         },
@@ -202,6 +208,18 @@ SCHEMAS: Json = {
         },
     },
     "ApiKeyList": {"type": "object", "properties": {"items": {"type": "array", "items": _ref("ApiKey")}}},
+    "WebhookSecret": {
+        "type": "object",
+        "description": "The key of the HMAC-SHA256 Webhook-Signature on the account's webhooks.",
+        "required": ["webhookSecret", "previousSecretValidUntil"],
+        "properties": {
+            "webhookSecret": {"type": "string"},
+            "previousSecretValidUntil": {
+                "oneOf": [TIME, {"type": "null"}],
+                "description": "after a rotation, the previous secret signs too (a second v1=) until then",
+            },
+        },
+    },
 }
 
 NAME_PARAM = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
@@ -211,6 +229,11 @@ KEY_REVOKED = _json(
     _ref("ApiKey"),
     "revoked: from now on the key gets 401 unauthorized. Revoking a revoked key answers the same, "
     "revokedAt unchanged",
+)
+WEBHOOK_SECRET = _json(_ref("WebhookSecret"), "the secret in force")
+WEBHOOK_SECRET_ROTATED = _json(
+    _ref("WebhookSecret"),
+    "a new secret, in force at once; the previous one also signs for 24 hours, so receivers can switch",
 )
 KEY_NOT_FOUND = {"description": "key-not-found: the account has no key with this id"}
 KEY_IS_BOOTSTRAP = {"description": "bootstrap-key: the admin key from SPSP_AUTH_TOKEN cannot be revoked here"}
@@ -347,6 +370,35 @@ def openapi_document() -> Json:
                     params=[NAME_PARAM, KEY_ID_PARAM],
                     tags=["accounts"],
                 ),
+            },
+            "/accounts/{name}/webhook-secret": {
+                "get": _op(
+                    "An account's webhook signing secret (admin)",
+                    {"200": WEBHOOK_SECRET},
+                    params=[NAME_PARAM],
+                    tags=["accounts"],
+                )
+            },
+            "/accounts/{name}/webhook-secret/rotate": {
+                "post": _op(
+                    "Rotate an account's webhook signing secret (admin)",
+                    {"200": WEBHOOK_SECRET_ROTATED},
+                    params=[NAME_PARAM, IDEMPOTENCY],
+                    tags=["accounts"],
+                )
+            },
+            "/me/webhook-secret": {
+                "get": _op(
+                    "The calling account's webhook signing secret", {"200": WEBHOOK_SECRET}, tags=["accounts"]
+                )
+            },
+            "/me/webhook-secret/rotate": {
+                "post": _op(
+                    "Rotate the calling account's webhook signing secret",
+                    {"200": WEBHOOK_SECRET_ROTATED},
+                    params=[IDEMPOTENCY],
+                    tags=["accounts"],
+                )
             },
             "/me": {
                 "get": _op(

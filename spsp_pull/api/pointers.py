@@ -33,7 +33,7 @@ async def _create(request: web.Request, account_id: int) -> web.Response:
     body = await json_object(request)
     now = ctx.clock.now()
     terms = parse_terms(body, now)
-    details = parse_details(body)
+    details = parse_details(body, ctx.config.outbound_targets)
     record = await pointers.create_pointer(
         ctx.db,
         pointers.NewPointer(
@@ -59,7 +59,7 @@ async def _update(request: web.Request, account_id: int) -> web.Response:
     ctx = context(request)
     body = await json_object(request)
     changes = parse_changes(body)
-    details = parse_detail_changes(body)
+    details = parse_detail_changes(body, ctx.config.outbound_targets)
     now = ctx.clock.now()
     record = await pointers.revise_pointer(
         ctx.db, account_id, request.match_info["token"], changes, now, details=details

@@ -103,6 +103,7 @@ async def register_offline(ctx: ApiContext, token: str) -> PointerRecord:
         hs256_secret=ctx.config.jwt_secret,
         admin_account_id=ctx.admin_account_id,
         now=ctx.clock.now(),
+        targets=ctx.config.outbound_targets,
     )
 
 

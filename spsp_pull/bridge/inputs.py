@@ -18,11 +18,12 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from spsp_pull.bridge.amounts import MSAT_PER_BTC, Amount, DebitUnits, Msats, Rail, Sats
+from spsp_pull.domain.details_input import parse_target_url
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.money import U64_MAX
+from spsp_pull.domain.outbound_targets import TargetPolicy
 
 FIELDS = frozenset(
     {
@@ -60,11 +61,13 @@ class OfferRequest:
     rail: Rail | None = None
     auto_approve: bool = False
     notification_url: str | None = None
+    notification_secret: str | None = None  # signs the notifications; given once, in the create response
     comment: str | None = None
     metadata: dict[str, object] | None = None
 
 
-def parse_offer_request(body: dict[str, Any]) -> OfferRequest:
+def parse_offer_request(body: dict[str, Any], targets: TargetPolicy) -> OfferRequest:
+    """A payout request; `targets` says where its notificationUrl may point."""
     unknown = sorted(set(body) - FIELDS)
     if unknown:
         raise InputError("unknown-field", f"unknown field(s): {', '.join(unknown)}", field=unknown[0])
@@ -79,7 +82,7 @@ def parse_offer_request(body: dict[str, Any]) -> OfferRequest:
         price_currency=_currency(body.get("priceCurrency")),
         rail=_rail(body),
         auto_approve=_flag(body.get("autoApprove", False), "autoApprove"),
-        notification_url=notification_url(body.get("notificationUrl")),
+        notification_url=notification_url(body.get("notificationUrl"), targets),
         comment=_comment(body.get("comment")),
         metadata=_metadata(body.get("metadata")),
     )
@@ -163,15 +166,13 @@ def _flag(value: object, name: str) -> bool:
     raise InputError("invalid-flag", f"{name} must be true or false", field=name)
 
 
-def notification_url(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and len(value) <= 2000:
-        parts = urlsplit(value)
-        if parts.scheme in ("http", "https") and parts.hostname:
-            return value
-    raise InputError(
-        "invalid-notification-url", "notificationUrl must be an http(s) URL", field="notificationUrl"
+def notification_url(value: object, targets: TargetPolicy) -> str | None:
+    return parse_target_url(
+        value,
+        targets,
+        field="notificationUrl",
+        invalid_code="invalid-notification-url",
+        refused_code="notification-target-refused",
     )
 
 

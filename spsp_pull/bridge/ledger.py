@@ -396,7 +396,14 @@ class PayoutLedger:
                 "payout": payout_view(record),
             }
             enqueue(
-                session, url=row.notification_url, event=event, body=body, now=now, pointer_id=row.pointer_id
+                session,
+                url=row.notification_url,
+                event=event,
+                body=body,
+                now=now,
+                account_id=row.account_id,
+                pointer_id=row.pointer_id,
+                payout_id=row.id,
             )
 
     async def _close_reservations(self, effects: _Effects, now: datetime) -> None:

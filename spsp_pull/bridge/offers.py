@@ -107,6 +107,7 @@ def make_offer(
         rate=str(rate),
         expires_at=offered.expires_at,
         notification_url=request.notification_url,
+        notification_secret=request.notification_secret,
         comment=request.comment,
         metadata=request.metadata,
     )

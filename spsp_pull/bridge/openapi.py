@@ -101,7 +101,12 @@ PAYOUT_SCHEMAS: Json = {
             "method": METHOD,
             "payoutMethodId": METHOD,
             "autoApprove": {"type": "boolean", "default": False},
-            "notificationUrl": {"type": "string", "format": "uri"},
+            "notificationUrl": {
+                "type": "string",
+                "format": "uri",
+                "description": "http(s) URL for the payout's status notifications; a public address only "
+                "(notification-target-refused otherwise)",
+            },
             "comment": {"type": "string", "maxLength": 1000},
             "metadata": {"type": "object"},
         },
@@ -142,6 +147,11 @@ PAYOUT_SCHEMAS: Json = {
             "btcTxId": {"type": ["string", "null"]},
             "failureReason": {"type": ["string", "null"]},
             "notificationUrl": {"type": ["string", "null"]},
+            "notificationSecret": {
+                "type": "string",
+                "description": "only in the create response, when notificationUrl is given: the key of this "
+                "payout's Webhook-Signature headers, shown once",
+            },
             "comment": {"type": ["string", "null"]},
             "metadata": {"type": ["object", "null"]},
             "proof": {

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from aiohttp import web
@@ -34,6 +34,7 @@ from spsp_pull.bridge.states import PayoutStatus
 from spsp_pull.bridge.views import event_view, payout_view
 from spsp_pull.domain.clock import parse_timestamp
 from spsp_pull.store import payouts as store
+from spsp_pull.store.accounts import new_signing_secret
 from spsp_pull.store.payouts import PayoutFilter, PayoutRecord
 from spsp_pull.store.pointers import PointerNotFound, find_by_token, owned_pointer
 from spsp_pull.store.records import PointerRecord
@@ -133,12 +134,18 @@ async def _payout_of(request: web.Request, scope: Scope) -> PayoutRecord:
 
 async def create_payout(request: web.Request, scope: Scope) -> web.Response:
     bridge = _bridge(request)
-    offer = parse_offer_request(await json_object(request))
+    offer = parse_offer_request(await json_object(request), context(request).config.outbound_targets)
+    if offer.notification_url is not None:
+        # The payout's own key for its notifications: whoever gave the URL learns no one else's.
+        offer = replace(offer, notification_secret=new_signing_secret())
     try:
         record = await bridge.create(scope.pointer, offer, created_by=scope.actor)
     except BridgeNotReady as exc:
         raise Problem(503, "payouts-unavailable", str(exc)) from None
-    return json_response(payout_view(record), status=201)
+    view = payout_view(record)
+    if offer.notification_secret is not None:
+        view["notificationSecret"] = offer.notification_secret  # shown this once, never again
+    return json_response(view, status=201)
 
 
 async def approve_payout(request: web.Request, scope: Scope) -> web.Response:

@@ -9,14 +9,15 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from typing import Final, TypeVar
-from urllib.parse import urlsplit
 
 from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.outbound_targets import TargetPolicy, TargetRefused, read_target_url
 
 _T = TypeVar("_T")
 
-MAX_WEBHOOK_LENGTH = 2000
+MAX_URL_LENGTH = 2000
 MAX_DESCRIPTION_LENGTH = 1000
 MAX_METADATA_BYTES = 8192
 
@@ -48,36 +49,53 @@ class DetailChanges:
 NO_DETAIL_CHANGES = DetailChanges()
 
 
-def parse_details(payload: Mapping[str, object]) -> Details:
-    """The details of a new pointer; an absent field is None."""
+def parse_details(payload: Mapping[str, object], targets: TargetPolicy) -> Details:
+    """The details of a new pointer; an absent field is None. `targets` says where a webhook may point."""
     return Details(
-        webhook=parse_webhook(payload.get("webhook")),
+        webhook=parse_webhook(payload.get("webhook"), targets),
         description=parse_description(payload.get("description")),
         metadata=parse_metadata(payload.get("metadata")),
     )
 
 
-def parse_detail_changes(payload: Mapping[str, object]) -> DetailChanges:
+def parse_detail_changes(payload: Mapping[str, object], targets: TargetPolicy) -> DetailChanges:
     """The details an update sets: an absent field is kept, a null one removed."""
     return DetailChanges(
-        webhook=_parse_given(payload, "webhook", parse_webhook),
+        webhook=_parse_given(payload, "webhook", partial(parse_webhook, targets=targets)),
         description=_parse_given(payload, "description", parse_description),
         metadata=_parse_given(payload, "metadata", parse_metadata),
     )
 
 
-def parse_webhook(value: object) -> str | None:
-    """An http(s) URL with a host, or None."""
+def parse_webhook(value: object, targets: TargetPolicy) -> str | None:
+    """An http(s) URL with a host that `targets` does not refuse by its spelling, or None."""
+    return parse_target_url(
+        value, targets, field="webhook", invalid_code="invalid-webhook", refused_code="webhook-target-refused"
+    )
+
+
+def parse_target_url(
+    value: object, targets: TargetPolicy, *, field: str, invalid_code: str, refused_code: str
+) -> str | None:
+    """A URL the server will POST to (as given), or None: http(s) with a host, at most 2,000 characters, and
+    not an address (in any spelling) or a loopback name that `targets` refuses. Names are checked again
+    when resolved, at delivery."""
     if value is None:
         return None
-    if isinstance(value, str) and len(value) <= MAX_WEBHOOK_LENGTH:
+    if isinstance(value, str) and len(value) <= MAX_URL_LENGTH:
         try:
-            parts = urlsplit(value)
-        except ValueError:  # e.g. an unclosed IPv6 bracket
-            parts = None
-        if parts is not None and parts.scheme in ("http", "https") and parts.hostname:
+            target = read_target_url(value)
+        except ValueError:
+            target = None
+        if target is not None:
+            try:
+                targets.check_url(target)
+            except TargetRefused as refused:
+                raise InputError(
+                    refused_code, f"{field} must not point at internal addresses: {refused}", field=field
+                ) from None
             return value
-    raise InputError("invalid-webhook", "webhook must be an http(s) URL.", field="webhook")
+    raise InputError(invalid_code, f"{field} must be an http(s) URL.", field=field)
 
 
 def parse_description(value: object) -> str | None:

@@ -1,7 +1,12 @@
-"""Accounts (a wallet is an account) and their API keys. Keys are stored as SHA-256 digests only.
+"""Accounts (a wallet is an account), their API keys and their webhook signing secrets.
 
-A key is known publicly by its row id. Revoking a key stamps `revoked_at`; `authenticate` only accepts keys
-without one, so a revocation holds from its commit on, in every process sharing the database.
+Keys are stored as SHA-256 digests only. A key is known publicly by its row id. Revoking a key stamps
+`revoked_at`; `authenticate` only accepts keys without one, so a revocation holds from its commit on, in every
+process sharing the database.
+
+The webhook secret is kept as it is (the server must sign with it, and the account may read it again).
+Rotating it makes a new one at once; the previous one keeps signing beside it (a second `v1=` in the
+signature header) for `ROTATION_OVERLAP`, so receivers can switch without dropping a message.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, select, update
@@ -23,6 +28,7 @@ from spsp_pull.store.database import Database
 ADMIN_ACCOUNT = "admin"
 KEY_PREFIX = "sk_"
 MAX_LABEL_LENGTH = 100
+ROTATION_OVERLAP = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,12 @@ class IssuedKey:
     key: str  # shown once, never stored
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookSecret:
+    secret: str
+    previous_valid_until: datetime | None  # the previous secret also signs until then
+
+
 _ACCOUNTS = cast(Table, models.Account.__table__)
 _API_KEYS = cast(Table, models.ApiKey.__table__)
 
@@ -61,6 +73,10 @@ def key_digest(key: str) -> str:
 
 def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_signing_secret() -> str:
+    return secrets.token_urlsafe(32)
 
 
 async def ensure_admin(db: Database, bootstrap_key: str, now: datetime) -> AccountRecord:
@@ -74,7 +90,7 @@ async def ensure_admin(db: Database, bootstrap_key: str, now: datetime) -> Accou
                     await session.scalars(select(models.Account).where(models.Account.name == ADMIN_ACCOUNT))
                 ).one_or_none()
                 if admin is None:
-                    admin = models.Account(name=ADMIN_ACCOUNT, is_admin=True, created_at=now)
+                    admin = _account_row(ADMIN_ACCOUNT, now, is_admin=True)
                     session.add(admin)
                     await session.flush()
                 known = (
@@ -107,7 +123,7 @@ async def create_account(db: Database, name: str, now: datetime) -> IssuedKey:
     key = new_api_key()
     try:
         async with db.write() as session:
-            account = models.Account(name=name, is_admin=False, created_at=now)
+            account = _account_row(name, now)
             session.add(account)
             await session.flush()
             row = _key_row(account.id, key, now)
@@ -194,6 +210,30 @@ async def find_account(db: Database, name: str) -> AccountRecord | None:
         return None if row is None else _record(row)
 
 
+async def webhook_secret(db: Database, account_id: int, now: datetime) -> WebhookSecret:
+    async with db.read() as session:
+        return _secret(await session.get_one(models.Account, account_id), now)
+
+
+async def rotate_webhook_secret(db: Database, account_id: int, now: datetime) -> WebhookSecret:
+    """A new secret, in force at once; the one it replaces signs beside it for `ROTATION_OVERLAP`.
+    Rotating again within the overlap ends the older secret's overlap at once."""
+    async with db.write() as session:
+        row = await session.get_one(models.Account, account_id, with_for_update=True)
+        row.webhook_secret_previous = row.webhook_secret
+        row.webhook_secret_previous_until = now + ROTATION_OVERLAP
+        row.webhook_secret = new_signing_secret()
+        return _secret(row, now)
+
+
+def signing_secrets(row: models.Account, now: datetime) -> tuple[str, ...]:
+    """What signs the account's webhooks at `now`: the current secret, then the previous one during its
+    overlap."""
+    if row.webhook_secret_previous is not None and _overlapping(row, now):
+        return (row.webhook_secret, row.webhook_secret_previous)
+    return (row.webhook_secret,)
+
+
 def key_not_found() -> InputError:
     return InputError("key-not-found", "This account has no API key with this id.", status=404)
 
@@ -216,6 +256,19 @@ def _key_record(row: models.ApiKey) -> ApiKeyRecord:
     return ApiKeyRecord(
         row.id, row.account_id, row.prefix, row.label, row.bootstrap, row.created_at, row.revoked_at
     )
+
+
+def _account_row(name: str, now: datetime, *, is_admin: bool = False) -> models.Account:
+    return models.Account(name=name, is_admin=is_admin, created_at=now, webhook_secret=new_signing_secret())
+
+
+def _overlapping(row: models.Account, now: datetime) -> bool:
+    return row.webhook_secret_previous_until is not None and now < row.webhook_secret_previous_until
+
+
+def _secret(row: models.Account, now: datetime) -> WebhookSecret:
+    overlap_ends = row.webhook_secret_previous_until if _overlapping(row, now) else None
+    return WebhookSecret(row.webhook_secret, overlap_ends)
 
 
 def _record(row: models.Account) -> AccountRecord:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.outbound_targets import PUBLIC_ONLY, TargetPolicy
 from spsp_pull.offline import (
     ASYMMETRIC_ALGORITHMS,
     MAX_JTI_LENGTH,
@@ -185,9 +186,16 @@ async def register_offline_pointer(
 
 
 async def open_offline_pointer(
-    db: Database, token: str, *, hs256_secret: str | None, admin_account_id: int, now: datetime
+    db: Database,
+    token: str,
+    *,
+    hs256_secret: str | None,
+    admin_account_id: int,
+    now: datetime,
+    targets: TargetPolicy = PUBLIC_ONLY,
 ) -> PointerRecord:
-    """The pointer a `GET /<jwt>` names: verified, and registered on first use.
+    """The pointer a `GET /<jwt>` names: verified, and registered on first use (its webhook within
+    `targets`).
 
     Once registered, a pointer is found by its verified signature alone, so it keeps answering after the
     token's `exp` or the agreement's expiry (with nothing available once the agreement has ended).
@@ -203,7 +211,8 @@ async def open_offline_pointer(
     existing = await find_by_jwt_id(db, owner, signed.signer, signed.jwt_id)
     if existing is not None:
         return existing
-    return await register_offline_pointer(db, offline_pointer_from(signed, now), admin_account_id, now)
+    offline = offline_pointer_from(signed, now, targets)
+    return await register_offline_pointer(db, offline, admin_account_id, now)
 
 
 async def _registered(session: AsyncSession, account_id: int, jti: str) -> bool:

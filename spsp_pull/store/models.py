@@ -40,6 +40,11 @@ class Account(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The key of the HMAC signatures on this account's webhooks; after a rotation the previous one signs
+    # too, until `webhook_secret_previous_until`.
+    webhook_secret: Mapped[str] = mapped_column(String(64))
+    webhook_secret_previous: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    webhook_secret_previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class ApiKey(Base):
@@ -225,7 +230,12 @@ class WebhookMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pointer_id: Mapped[int | None] = mapped_column(ForeignKey("pointers.id"), nullable=True)
+    # Whose deliveries this counts among (fair shares), and whose secret signs it: the payout's for a
+    # payout notification, else the account's.
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    payout_id: Mapped[int | None] = mapped_column(ForeignKey("payouts.id"), nullable=True)
     url: Mapped[str] = mapped_column(Text)
+    destination: Mapped[str | None] = mapped_column(String(300), nullable=True)  # scheme://host[:port]
     event: Mapped[str] = mapped_column(String(50))
     body: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(10))  # "pending", "delivered", "dead"
@@ -317,6 +327,7 @@ class Payout(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     approved_by: Mapped[str | None] = mapped_column(String(10), nullable=True)
     notification_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    notification_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)  # signs this payout's
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     metadata_json: Mapped[dict[str, object] | None] = mapped_column("metadata", JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

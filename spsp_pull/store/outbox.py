@@ -1,16 +1,24 @@
 """The durable webhook outbox: messages are written in the same transaction as the event they announce,
-then claimed and delivered by a worker in any instance."""
+then claimed and delivered by a worker in any instance.
+
+A message belongs to an account (its deliveries count against that account's share) and is signed, when
+delivered, with the secrets in force then: the payout's own secret for a payout notification, else the
+account's (see `store.accounts`). A rotation therefore also applies to messages already queued.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spsp_pull.domain.outbound_targets import destination_of
 from spsp_pull.store import models
+from spsp_pull.store.accounts import signing_secrets
 from spsp_pull.store.database import Database
 
 
@@ -18,11 +26,14 @@ from spsp_pull.store.database import Database
 class OutboxMessage:
     id: int
     pointer_id: int | None
+    account_id: int | None
     url: str
+    destination: str
     event: str
     body: str
     attempts: int
     created_at: datetime
+    secrets: tuple[bytes, ...]  # what signs it now: current first; empty if nothing can
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +52,18 @@ def enqueue(
     event: str,
     body: dict[str, object],
     now: datetime,
+    account_id: int,
     pointer_id: int | None = None,
+    payout_id: int | None = None,
 ) -> None:
+    """Queue a message for `account_id`; with `payout_id`, it is signed with that payout's secret."""
     session.add(
         models.WebhookMessage(
             pointer_id=pointer_id,
+            account_id=account_id,
+            payout_id=payout_id,
             url=url,
+            destination=destination_of(url),
             event=event,
             body=json.dumps(body, separators=(",", ":"), sort_keys=True),
             state="pending",
@@ -58,32 +75,65 @@ def enqueue(
     )
 
 
-async def claim_due(db: Database, *, now: datetime, claim_for: timedelta, limit: int) -> list[OutboxMessage]:
-    """Take up to `limit` due messages for delivery; another worker will not take them before
-    `now + claim_for` (so a worker that dies mid-delivery does not lose them)."""
+async def claim_due(
+    db: Database,
+    *,
+    now: datetime,
+    claim_for: timedelta,
+    limit: int,
+    skip_accounts: Collection[int] = (),
+    skip_destinations: Collection[str] = (),
+) -> list[OutboxMessage]:
+    """Take up to `limit` due messages for delivery, none of `skip_accounts` or to `skip_destinations` (those
+    with no free delivery slot); another worker will not take them before `now + claim_for` (so a worker that
+    dies mid-delivery does not lose them)."""
+    message = models.WebhookMessage
+    query = (
+        select(message)
+        .where(
+            message.state == "pending",
+            message.next_attempt_at <= now,
+            or_(message.claimed_until.is_(None), message.claimed_until <= now),
+        )
+        .order_by(message.next_attempt_at, message.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if skip_accounts:
+        query = query.where(or_(message.account_id.is_(None), message.account_id.not_in(skip_accounts)))
+    if skip_destinations:
+        query = query.where(or_(message.destination.is_(None), message.destination.not_in(skip_destinations)))
     async with db.write() as session:
-        rows = (
-            await session.scalars(
-                select(models.WebhookMessage)
-                .where(
-                    models.WebhookMessage.state == "pending",
-                    models.WebhookMessage.next_attempt_at <= now,
-                    or_(
-                        models.WebhookMessage.claimed_until.is_(None),
-                        models.WebhookMessage.claimed_until <= now,
-                    ),
-                )
-                .order_by(models.WebhookMessage.next_attempt_at, models.WebhookMessage.id)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        ).all()
+        rows = (await session.scalars(query)).all()
         for row in rows:
             row.claimed_until = now + claim_for
         return [
-            OutboxMessage(row.id, row.pointer_id, row.url, row.event, row.body, row.attempts, row.created_at)
+            OutboxMessage(
+                row.id,
+                row.pointer_id,
+                row.account_id,
+                row.url,
+                row.destination or destination_of(row.url),
+                row.event,
+                row.body,
+                row.attempts,
+                row.created_at,
+                await _signing_secrets(session, row, now),
+            )
             for row in rows
         ]
+
+
+async def _signing_secrets(
+    session: AsyncSession, row: models.WebhookMessage, now: datetime
+) -> tuple[bytes, ...]:
+    if row.payout_id is not None:
+        payout = await session.get_one(models.Payout, row.payout_id)
+        return () if payout.notification_secret is None else (payout.notification_secret.encode(),)
+    if row.account_id is not None:
+        account = await session.get_one(models.Account, row.account_id)
+        return tuple(secret.encode() for secret in signing_secrets(account, now))
+    return ()
 
 
 async def record_attempt(

@@ -39,6 +39,7 @@ class NewPayout:
     rate: str
     expires_at: datetime
     notification_url: str | None = None
+    notification_secret: str | None = None
     comment: str | None = None
     metadata: dict[str, object] | None = None
 
@@ -174,6 +175,7 @@ def insert_payout(session: AsyncSession, spec: NewPayout, *, status: str, now: d
         status=status,
         attempts=0,
         notification_url=spec.notification_url,
+        notification_secret=spec.notification_secret,
         comment=spec.comment,
         metadata_json=spec.metadata,
         created_at=now,

@@ -310,6 +310,7 @@ async def _close_in(
             event="pull.completed",
             body=notify(pointer_record(row), now),
             now=now,
+            account_id=row.account_id,
             pointer_id=row.id,
         )
     return Settlement(reservation.id, reservation.pointer_id, sent, returned)

@@ -10,20 +10,21 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from spsp_pull.bridge.network import Network
 from spsp_pull.bridge.service import Bridge
 from spsp_pull.domain.clock import ManualClock
-from spsp_pull.store import outbox, pointers
+from spsp_pull.domain.outbound_targets import TargetPolicy, parse_networks
+from spsp_pull.store import accounts, outbox, pointers
 from spsp_pull.store.database import Database
 from spsp_pull.webhooks import SIGNATURE_HEADER, WebhookSettings, WebhookWorker
 from tests.bridge import factories, harness
 from tests.bridge.api_harness import PayoutApi, serve
 from tests.bridge.fakes.fake_bitcoind import FakeBitcoind
 from tests.bridge.fakes.fake_lnd import FakeLnd
+from tests.fake_resolver import FakeResolver
 
 ADDRESS = factories.address(Network.REGTEST, "p2wpkh", "api")
 OTHER_ADDRESS = factories.address(Network.REGTEST, "p2tr", "api other")
@@ -306,7 +307,9 @@ async def test_disabled_bridge_answers_503(db: Database, bridge_clock: ManualClo
         assert status == 503 and body["code"] == "payouts-disabled"
 
 
-async def test_notifications_are_signed_through_the_outbox(api: PayoutApi, bridge: Bridge) -> None:
+async def test_notifications_are_signed_with_the_payouts_own_secret(api: PayoutApi, bridge: Bridge) -> None:
+    """The payee's notificationUrl gets messages signed with a secret of this payout alone, shown once in
+    the create response: not the account's secret, and not in any later view of the payout."""
     received: list[tuple[dict[str, str], bytes]] = []
 
     async def hook(request: web.Request) -> web.Response:
@@ -322,27 +325,57 @@ async def test_notifications_are_signed_through_the_outbox(api: PayoutApi, bridg
     port = runner.addresses[0][1]
     try:
         token = await api.pointer()
-        url = f"http://127.0.0.1:{port}/hook"
-        _status, created = await api.post(
+        url = f"http://payee-hooks.example:{port}/hook"  # resolved by the fake resolver to 127.0.0.1
+        status, created = await api.post(
             f"/{token}/payouts",
             {"destination": ADDRESS, "priceAmount": "1000", "autoApprove": True, "notificationUrl": url},
         )
+        assert status == 201
+        payout_secret = created["notificationSecret"]
         await bridge.run_batch()
         record = await pointers.find_by_token(api.context.db, token)
         assert record is not None
         events = [event for _, event, _ in await outbox.messages_for_pointer(api.context.db, record.id)]
         assert events == ["payout.queued", "payout.in_flight", "payout.sent"]
         worker = WebhookWorker(
-            api.context.db, api.clock, WebhookSettings(secret=b"hook secret", bearer_token=None)
+            api.context.db,
+            api.clock,
+            WebhookSettings(targets=TargetPolicy(parse_networks(["127.0.0.0/8"]))),
+            resolver=FakeResolver({"payee-hooks.example": ["127.0.0.1"]}),
         )
-        async with aiohttp.ClientSession() as session:
-            assert await worker.deliver_once_with(session) == 3
+        async with worker:
+            assert await worker.deliver_due() == 3
+        _, shown = await api.get(f"/{token}/payouts/{created['payoutId']}")
+        assert "notificationSecret" not in shown
+        account_secret = (
+            await accounts.webhook_secret(api.context.db, record.account_id, api.clock.now())
+        ).secret
     finally:
         await runner.cleanup()
     bodies = [json.loads(body) for _, body in received]
     assert sorted(b["event"] for b in bodies) == ["payout.in_flight", "payout.queued", "payout.sent"]
     assert all(b["payout"]["payoutId"] == created["payoutId"] for b in bodies)
-    headers, body = received[0]
-    stamp = headers[SIGNATURE_HEADER].split(",")[0][2:]
-    expected = hmac.new(b"hook secret", f"{headers['Webhook-Id']}.{stamp}.".encode() + body, hashlib.sha256)
-    assert headers[SIGNATURE_HEADER].endswith(expected.hexdigest())
+    for headers, body in received:
+        assert "Authorization" not in headers
+        stamp, mac = (part.split("=", 1)[1] for part in headers[SIGNATURE_HEADER].split(","))
+        signed = f"{headers['Webhook-Id']}.{stamp}.".encode() + body
+        assert hmac.compare_digest(mac, hmac.new(payout_secret.encode(), signed, hashlib.sha256).hexdigest())
+        assert mac != hmac.new(account_secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://0x7f000001:6000/admin", "http://127.1/", "http://[::ffff:10.0.0.1]/", "http://a.localhost/"],
+)
+async def test_internal_notification_urls_are_refused_at_creation(api: PayoutApi, url: str) -> None:
+    token = await api.pointer()
+    status, problem = await api.post(
+        f"/{token}/payouts", {"destination": ADDRESS, "priceAmount": "1000", "notificationUrl": url}
+    )
+    assert (status, problem["code"], problem["field"]) == (
+        422,
+        "notification-target-refused",
+        "notificationUrl",
+    )
+    _, page = await api.get(f"/{token}/payouts")
+    assert page["items"] == []

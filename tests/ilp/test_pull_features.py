@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -29,12 +31,12 @@ async def test_pointer_in_another_asset_is_converted_down_and_debited_up(tmp_pat
 
 
 async def test_completed_pull_fires_the_webhook(tmp_path: Path) -> None:
-    received: list[dict[str, object]] = []
-    headers: list[str] = []
+    received: list[tuple[dict[str, str], bytes]] = []
+    arrived = asyncio.Event()
 
     async def hook(request: web.Request) -> web.Response:
-        received.append(json.loads(await request.read()))
-        headers.append(request.headers.get("Authorization", ""))
+        received.append((dict(request.headers), await request.read()))
+        arrived.set()
         return web.Response()
 
     app = web.Application()
@@ -42,20 +44,29 @@ async def test_completed_pull_fires_the_webhook(tmp_path: Path) -> None:
     receiver = TestServer(app, host="127.0.0.1")
     await receiver.start_server()
     try:
-        async with ServerProcess(tmp_path, env={"SPSP_AUTH_TOKEN": ADMIN}, embedded_btp=True) as server:
+        env = {"SPSP_AUTH_TOKEN": ADMIN, "SPSP_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"}
+        async with ServerProcess(tmp_path, env=env, embedded_btp=True) as server:
             token = await create(server, webhook=str(receiver.make_url("/hook")))
             outcome = await pull(f"{server.url}/{token}", 1000, btp_url=btp(server))
             assert outcome.complete
-            for _ in range(100):
-                if received:
-                    break
-                await asyncio.sleep(0.05)
+            await asyncio.wait_for(arrived.wait(), 10)
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(
+                    f"{server.url}/me/webhook-secret", headers={"Authorization": f"Bearer {ADMIN}"}
+                ) as response,
+            ):
+                secret = (await response.json())["webhookSecret"]
     finally:
         await receiver.close()
-    [body] = received
+    [(headers, raw)] = received
+    body = json.loads(raw)
     assert body["balanceTotal"] == "1000" and body["balanceInterval"] == "1000"
     assert str(body["pointer"]).endswith(f"/{token}")
-    assert headers[0].startswith("Bearer ")
+    assert "Authorization" not in headers  # no bearer token shared by all accounts
+    stamp, mac = (part.split("=", 1)[1] for part in headers["Webhook-Signature"].split(","))
+    signed = f"{headers['Webhook-Id']}.{stamp}.".encode() + raw
+    assert hmac.compare_digest(mac, hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest())
 
 
 async def _settled(url: str) -> dict[str, str]:
