@@ -27,8 +27,8 @@ is read in bounded memory.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -47,10 +47,14 @@ from spsp_pull.store import models
 from spsp_pull.store.database import Database
 from spsp_pull.store.records import parsed_interval
 
-BATCH = 5_000
+BATCH = 1_000  # pointers read and checked between two turns of the event loop
 STALE_AFTER = timedelta(minutes=10)
 """How long past its lease a stream reservation may stay open (the recovery worker runs every few
 seconds), and how old an open payout reservation without its payout may be (an approval in progress)."""
+
+CLOCK_SKEW = timedelta(minutes=10)
+"""How far ahead of the audit's clock an instance's clock may be: grants are counted up to `now` plus this,
+so a pull made by an instance that is a little ahead is never taken for one beyond the agreement."""
 
 RESERVATION_STATES = frozenset({"open", "settled", "released", "recovered"})
 RESERVATION_KINDS = frozenset({"stream", "payout"})
@@ -62,7 +66,6 @@ _PAYOUT_RESERVATION = {
     "FAILED": {"open", "released"},
     "CANCELLED": {"open", "released"},
 }
-_INTEGER = re.compile(r"-?[0-9]+")
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 
@@ -137,8 +140,9 @@ async def audit_ledger(
             await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         after = 0
         while True:
+            connection = await session.connection()
             rows = (
-                await session.execute(
+                await connection.execute(
                     select(*_POINTER_COLUMNS)
                     .where(models.Pointer.id > after)
                     .order_by(models.Pointer.id)
@@ -150,12 +154,14 @@ async def audit_ledger(
             ledger = await _Ledger.load(session, rows[0].id, rows[-1].id, found)
             for row in rows:
                 _audit_pointer(row, ledger, now, found)
-            ledger.check_open_reservations(now, stale_after)
+            ledger.check_shared_reservations()
             pointers += len(rows)
             reservations += len(ledger.reservations)
             pulls += ledger.pull_count
             after = rows[-1].id
+            await asyncio.sleep(0)  # the server's own work goes on between batches
         await _rows_without_pointer(session, found)
+        await _abandoned_reservations(session, now - stale_after, found)
     return AuditReport(
         at=now,
         duration=timedelta(seconds=time.perf_counter() - started),
@@ -208,9 +214,7 @@ _RESERVATION_COLUMNS = (
     models.Reservation.cycle,
     _text(models.Reservation.amount),
     _text(models.Reservation.settled),
-    models.Reservation.created_at,
-    models.Reservation.lease_until,
-    models.Reservation.closed_at,
+    models.Reservation.closed_at.is_not(None).label("closed"),
 )
 _PULL_COLUMNS = (
     models.Pull.id,
@@ -240,7 +244,7 @@ class _Findings:
 
     def amount(self, pointer_id: int | None, subject: str, raw: str | None, *, positive: bool = False) -> int:
         """The stored amount `raw`, reported (and counted as 0) unless it is an integer in range."""
-        value = int(raw) if raw is not None and _INTEGER.fullmatch(raw.strip()) else None
+        value = int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
         low = 1 if positive else 0
         if value is None or not low <= value <= U64_MAX:
             self.add(MismatchKind.OUT_OF_RANGE, pointer_id, subject, raw, f"an integer in {low}..{U64_MAX}")
@@ -257,9 +261,7 @@ class _Reservation:
     cycle: int
     amount: int
     settled: int
-    created_at: datetime
-    lease_until: datetime
-    closed_at: datetime | None
+    closed: bool
     pulled: list[tuple[int, int, str, int]] = field(default_factory=list)  # (pull id, amount, kind, cycle)
     payouts: list[int] = field(default_factory=list)
 
@@ -303,9 +305,7 @@ class _Ledger:
             cycle=row.cycle,
             amount=self.found.amount(row.pointer_id, f"{subject} amount", row.amount, positive=True),
             settled=self.found.amount(row.pointer_id, f"{subject} settled", row.settled),
-            created_at=row.created_at,
-            lease_until=row.lease_until,
-            closed_at=row.closed_at,
+            closed=bool(row.closed),
         )
         self.reservations[row.id] = reservation
         self.by_pointer[row.pointer_id].append(reservation)
@@ -349,28 +349,20 @@ class _Ledger:
             found = f"reservation {reservation.id} of {reservation.amount} settled {reservation.settled}"
             contradiction(found, f"the debit {debit}")
 
-    def check_open_reservations(self, now: datetime, stale_after: timedelta) -> None:
-        """Open reservations that nobody will close: past their lease (stream), or without their payout."""
+    def check_shared_reservations(self) -> None:
         for reservation in self.reservations.values():
-            subject = f"reservation {reservation.id}"
             if len(reservation.payouts) > 1:
                 held = f"held by payouts {reservation.payouts}"
+                subject = f"reservation {reservation.id}"
                 self.found.add(MismatchKind.PAYOUT, reservation.pointer_id, subject, held, "one payout")
-            if reservation.state != "open" or reservation.created_at >= now - stale_after:
-                continue
-            if reservation.kind == "stream" and reservation.lease_until < now - stale_after:
-                found = f"open, lease ran out at {reservation.lease_until.isoformat()}"
-                self.found.add(MismatchKind.ORPHAN, reservation.pointer_id, subject, found, "recovered")
-            if reservation.kind == "payout" and not reservation.payouts:
-                found = "open payout reservation that no payout holds"
-                self.found.add(MismatchKind.ORPHAN, reservation.pointer_id, subject, found, "released")
 
 
 async def _rows(
     session: AsyncSession, columns: Sequence[Any], pointer_id: Any, low: int, high: int
 ) -> Sequence[Any]:
     query = select(*columns).where(pointer_id >= low, pointer_id <= high).order_by(pointer_id, columns[0])
-    return (await session.execute(query)).all()
+    connection = await session.connection()  # Core rows: no ORM result processing for plain columns
+    return (await connection.execute(query)).all()
 
 
 def _audit_pointer(row: Any, ledger: _Ledger, now: datetime, found: _Findings) -> None:
@@ -401,8 +393,7 @@ def _audit_pointer(row: Any, ledger: _Ledger, now: datetime, found: _Findings) -
             wanted = str(expected) if not tolerance else f"{expected}..{expected + tolerance}"
             found.add(MismatchKind.COUNTER, pointer_id, name, value, wanted)
     if versions:
-        end = max([now, *(r.created_at for r in reservations)])
-        _check_authorised(pointer_id, versions, row.cancelled_at, end, held_in, found)
+        _check_authorised(pointer_id, versions, row.cancelled_at, now + CLOCK_SKEW, held_in, found)
 
 
 def _check_reservation(reservation: _Reservation, found: _Findings) -> None:
@@ -420,11 +411,9 @@ def _check_reservation(reservation: _Reservation, found: _Findings) -> None:
         impossible(f"cycle {reservation.cycle}", "a cycle from 1")
     if not 0 <= reservation.settled <= reservation.amount:
         impossible(f"settled {reservation.settled} of {reservation.amount}", "settled within the amount")
-    if state == "open" and (reservation.settled or reservation.closed_at is not None):
-        impossible(
-            f"open, settled {reservation.settled}, closed_at {reservation.closed_at}", "nothing settled"
-        )
-    if state != "open" and reservation.closed_at is None:
+    if state == "open" and (reservation.settled or reservation.closed):
+        impossible(f"open, settled {reservation.settled}, closed {reservation.closed}", "nothing settled")
+    if state != "open" and not reservation.closed:
         impossible(f"{state} without closed_at", "a closing time")
     if state == "released" and reservation.settled:
         impossible(f"released with {reservation.settled} settled", "0 settled")
@@ -603,3 +592,28 @@ async def _rows_without_pointer(session: AsyncSession, found: _Findings) -> None
                 f"pointer {row.pointer_id}",
                 "an existing pointer",
             )
+
+
+async def _abandoned_reservations(session: AsyncSession, before: datetime, found: _Findings) -> None:
+    """Open reservations that nobody will close: a stream one whose lease ran out before `before` (the
+    recovery closes them within seconds), a payout one taken before `before` that no payout holds."""
+    stale = select(
+        models.Reservation.id, models.Reservation.pointer_id, models.Reservation.lease_until
+    ).where(
+        models.Reservation.state == "open",
+        models.Reservation.kind == "stream",
+        models.Reservation.lease_until < before,
+    )
+    for row in (await session.execute(stale.order_by(models.Reservation.id))).all():
+        ran_out = f"open, lease ran out at {row.lease_until.isoformat()}"
+        found.add(MismatchKind.ORPHAN, row.pointer_id, f"reservation {row.id}", ran_out, "recovered")
+    held = select(models.Payout.id).where(models.Payout.reservation_id == models.Reservation.id)
+    unheld = select(models.Reservation.id, models.Reservation.pointer_id).where(
+        models.Reservation.state == "open",
+        models.Reservation.kind == "payout",
+        models.Reservation.created_at < before,
+        ~held.exists(),
+    )
+    for reservation_id, pointer_id in (await session.execute(unheld.order_by(models.Reservation.id))).all():
+        what = "open payout reservation that no payout holds"
+        found.add(MismatchKind.ORPHAN, pointer_id, f"reservation {reservation_id}", what, "released")
