@@ -173,6 +173,20 @@ def test_terms_invariants(term: str, value: object, message: str) -> None:
         make_terms(**{term: value})
 
 
+@pytest.mark.parametrize(
+    ("number", "base_cycle", "carry", "message"),
+    [
+        (0, 1, 0, "count from 1"),
+        (1, 0, 0, "count from 1"),
+        (1, 1, -1, "carry -1 is outside"),
+        (1, 1, U64_MAX + 1, f"carry {U64_MAX + 1} is outside"),
+    ],
+)
+def test_version_invariants(number: int, base_cycle: int, carry: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Version(make_terms(), number=number, anchor=START, base_cycle=base_cycle, carry=carry)
+
+
 def test_first_version() -> None:
     terms = make_terms()
     assert Version.first(terms) == Version(terms=terms, number=1, anchor=START, base_cycle=1, carry=0)
@@ -401,21 +415,33 @@ def test_expiry_changes() -> None:
     assert pointer.version.terms.expiry is None
 
 
+def test_a_revision_keeps_the_expiry_it_does_not_change() -> None:
+    pointer = Pointer.of(cap=False, cycles=12, expiry=CYCLE[5])
+    pointer.revise(MID_CYCLE_2, amount=200)
+    assert pointer.version.terms.expiry == CYCLE[5]
+    assert pointer.available(CYCLE[5] - timedelta(seconds=1)) == 100 + 3 * 200
+    assert pointer.available(CYCLE[5]) == 0
+
+
+AFTER_START = "expiry must be after the start"
+IN_FUTURE = "expiry must be in the future"
+
+
 @pytest.mark.parametrize(
-    ("now", "expiry", "code"),
+    ("now", "expiry", "code", "detail"),
     [
-        (START - timedelta(days=5), START, "start-after-expiry"),
-        (START - timedelta(days=5), START - timedelta(days=1), "start-after-expiry"),
-        (MID_CYCLE_2, START - timedelta(days=1), "start-after-expiry"),
-        (MID_CYCLE_2, MID_CYCLE_2, "expiry-in-past"),
-        (MID_CYCLE_2, CYCLE[2], "expiry-in-past"),
+        (START - timedelta(days=5), START, "start-after-expiry", AFTER_START),
+        (START - timedelta(days=5), START - timedelta(days=1), "start-after-expiry", AFTER_START),
+        (MID_CYCLE_2, START - timedelta(days=1), "start-after-expiry", AFTER_START),
+        (MID_CYCLE_2, MID_CYCLE_2, "expiry-in-past", IN_FUTURE),
+        (MID_CYCLE_2, CYCLE[2], "expiry-in-past", IN_FUTURE),
     ],
 )
-def test_unusable_expiry_is_refused(now: datetime, expiry: datetime, code: str) -> None:
+def test_unusable_expiry_is_refused(now: datetime, expiry: datetime, code: str, detail: str) -> None:
     version = Version.first(make_terms())
     with pytest.raises(InputError) as caught:
         revise(version, NOTHING_USED, Changes(expiry=expiry), now)
-    assert (caught.value.code, caught.value.field) == (code, "expiry")
+    assert (caught.value.code, caught.value.field, caught.value.detail) == (code, "expiry", detail)
 
 
 def test_a_clock_behind_the_version_reads_its_first_cycle() -> None:

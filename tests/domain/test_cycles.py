@@ -80,8 +80,15 @@ def test_now_lies_in_its_window(anchor: datetime, interval: Interval, now: datet
         assert start <= now < end
 
 
-def test_exact_boundaries_start_the_next_cycle() -> None:
-    anchor, interval = at(2023, 5, 31, 12), Interval(1, 2, 3)
+@pytest.mark.parametrize(
+    ("anchor", "interval"),
+    [
+        (at(2023, 5, 31, 12), Interval(1, 2, 3)),
+        (at(2023, 1, 31), MONTHLY),  # a month of 28 days (February clamped), the shortest a month step can be
+        (at(2023, 1, 1), Interval(1, 29, 0)),  # more days than the shortest month has
+    ],
+)
+def test_exact_boundaries_start_the_next_cycle(anchor: datetime, interval: Interval) -> None:
     for k in range(1, 200):
         start, end = cycle_window(anchor, interval, k)
         assert cycle_at(anchor, interval, start) == k

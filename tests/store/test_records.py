@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from spsp_pull.domain.agreement import Usage, balance
+from spsp_pull.domain.agreement import Changes, Usage, balance
 from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store.database import Database
 from spsp_pull.store.records import PointerRecord, pointer_record
-from tests.store.pointer_factory import make_pointer
+from tests.store.pointer_factory import make_pointer, terms
 
 LEASE = timedelta(seconds=60)
 
@@ -59,3 +59,22 @@ async def test_each_usage_counter_is_read_from_its_own_column(db: Database) -> N
             assert found.usage == expected
             assert found.reserved_total == 70
             assert balance(found.version, found.usage, day_two, None).available == 1680
+
+
+async def test_a_record_reads_back_its_terms_and_creation_time_before_and_after_a_revision(
+    db: Database,
+) -> None:
+    created = datetime(2024, 3, 1, 9, 30, 15, 250_000, tzinfo=UTC)
+    expiry = created + timedelta(days=90)
+    made = terms(created, amount=500, interval="P1W", cycles=8, cap=True, expiry=expiry)
+    record = await make_pointer(db, created, amount=500, interval="P1W", cycles=8, cap=True, expiry=expiry)
+    for found in await _orm_and_lookups(db, record):
+        assert found is not None
+        assert (found.created_at, found.version.terms) == (created, made)
+
+    later = created + timedelta(days=10)
+    await pointers.revise_pointer(db, record.account_id, record.token, Changes(amount=700), later)
+    for found in await _orm_and_lookups(db, record):
+        assert found is not None
+        assert (found.created_at, found.version.number) == (created, 2)
+        assert (found.terms.amount, found.terms.cap, found.terms.expiry) == (700, True, expiry)
