@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spsp_pull.config import ConfigError, from_environment
 from spsp_pull.ilp.connection_budget import Admitted, ConnectionBudget, ConnectionLimits, Kind, Refused
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -134,6 +135,32 @@ def test_a_key_holds_one_place_only() -> None:
 def test_limits_that_cannot_work_are_refused(limits: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be"):
         ConnectionLimits(**limits)  # type: ignore[arg-type]
+
+
+def test_limits_come_from_the_environment() -> None:
+    env = {
+        "SPSP_MAX_PULL_CONNECTIONS": "20",
+        "SPSP_MAX_PUSH_CONNECTIONS": "30",
+        "SPSP_MAX_CONNECTIONS_PER_ACCOUNT": "5",
+        "SPSP_STREAM_IDLE_TIMEOUT": "45",
+        "SPSP_STREAM_EVICT_IDLE_AFTER": "3",
+    }
+    limits = from_environment(env).connection_limits
+    assert limits == ConnectionLimits(20, 30, 5, timedelta(seconds=45), timedelta(seconds=3))
+    assert from_environment({}).connection_limits == ConnectionLimits()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SPSP_MAX_PULL_CONNECTIONS", "0"),
+        ("SPSP_MAX_PUSH_CONNECTIONS", "many"),
+        ("SPSP_STREAM_IDLE_TIMEOUT", "-1"),
+    ],
+)
+def test_limits_in_the_environment_that_cannot_work_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        from_environment({name: value})
 
 
 # --- every sequence, against a reference model ------------------------------------------------------------

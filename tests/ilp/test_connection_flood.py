@@ -67,6 +67,7 @@ class Account:
     link: BtpClient
     address: str
     replies: Counter[str] = field(default_factory=Counter)
+    last_message: str = ""
 
     async def open(self, http: aiohttp.ClientSession, url: str) -> str:
         """Query `url` (SPSP) and open a connection to what it names; the reply's code ("F99": open)."""
@@ -84,6 +85,7 @@ class Account:
         )
         reply = await self.link.send(prepare)
         code = reply.code if isinstance(reply, ilp.Reject) else "fulfilled"
+        self.last_message = reply.message if isinstance(reply, ilp.Reject) else ""
         self.replies[code] += 1
         return code
 
@@ -147,11 +149,11 @@ async def serving(tmp_path: Path, limits: ConnectionLimits = LIMITS) -> AsyncIte
     config = Config(port=0, btp_port=0, data_dir=tmp_path, auth_token=ADMIN, connection_limits=limits)
     clock = AheadClock()
     async with (
-        AsyncExitStack() as stack,
         running(config, clock=clock, announce=lambda _line: None) as server,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as http,
+        AsyncExitStack() as stack,
     ):
-        # Clients leave before the server stops (the stack closes first).
+        # Clients (on the stack) leave before the server stops.
         yield Setup(server, http, clock, stack)
 
 
@@ -269,6 +271,32 @@ async def test_idle_connections_are_closed_after_the_idle_timeout_and_free_their
         assert await flooder.open(s.http, f"{s.url}/.well-known/pay") == "F99"
 
 
+async def test_evicted_connections_still_closing_count_against_twice_the_budget(tmp_path: Path) -> None:
+    """A peer that never answers the server's ConnectionClose keeps its evicted connection closing (until that
+    Prepare expires): the table holds at most twice a kind's budget, so such peers cannot grow it further."""
+    limits = ConnectionLimits(pull=20, push=2, per_account=5, evict_idle_after=timedelta(seconds=5))
+    async with serving(tmp_path, limits) as s:
+        silent = await s.account("silent")
+        never = asyncio.Event()
+
+        async def never_answer(prepare: ilp.Prepare) -> ilp.Reject:
+            await never.wait()
+            raise AssertionError("unreachable")
+
+        silent.link.set_handler(never_answer)
+        pay = f"{s.url}/.well-known/pay"
+        assert [await silent.open(s.http, pay) for _ in range(2)] == ["F99", "F99"]
+        other = await s.account("other")
+        s.clock.ahead = limits.evict_idle_after
+        assert [await other.open(s.http, pay) for _ in range(2)] == ["F99", "F99"]  # both silent ones evicted
+        assert (s.stream_server.budgeted(Kind.PUSH), s.stream_server.open_connections) == (2, 4)
+        s.clock.ahead = 2 * limits.evict_idle_after
+        third = await s.account("third")
+        assert await third.open(s.http, pay) == "T03"
+        assert third.last_message == "too many push connections are still closing"
+        assert s.counter("spsp_pull_stream_connections_refused_total", Kind.PUSH) == 1
+
+
 async def test_through_an_uplink_pull_places_count_per_pointer_and_pushes_only_against_the_push_budget(
     tmp_path: Path,
 ) -> None:
@@ -286,9 +314,9 @@ async def test_through_an_uplink_pull_places_count_per_pointer_and_pushes_only_a
     config = Config(port=0, data_dir=tmp_path, auth_token=ADMIN, ilp_uplink=uplink, connection_limits=LIMITS)
     try:
         async with (
-            AsyncExitStack() as stack,
             running(config, clock=AheadClock(), announce=announce) as server,
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as http,
+            AsyncExitStack() as stack,
         ):
             async with asyncio.timeout(WAIT):
                 await joined.wait()
@@ -401,12 +429,13 @@ async def test_a_pull_evicted_mid_flight_is_debited_exactly_what_it_delivered(tm
         connection_limits=limits,
         max_packet_amount=1000,
     )
+    clock = AheadClock()
     async with (
-        AsyncExitStack() as stack,
-        running(config, clock=AheadClock(), announce=lambda _line: None) as server,
+        running(config, clock=clock, announce=lambda _line: None) as server,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as http,
+        AsyncExitStack() as stack,
     ):
-        s = Setup(server, http, AheadClock(), stack)
+        s = Setup(server, http, clock, stack)
         urls = [await s.pointer(str(amount)) for _ in range(3)]
         link = await stack.enter_async_context(BtpClient(s.btp_url("payee"), reconnect=False))
         address = (await link.ildcp()).client_address
