@@ -48,6 +48,7 @@ class Config:
     reservation_lease: timedelta = timedelta(seconds=60)
     idempotency_claim_ttl: timedelta = timedelta(seconds=60)  # longer than any request takes
     idempotency_retention: timedelta = timedelta(hours=24)
+    btp_max_accounts: int = 10_000  # embedded BTP account names bound to a token (kept in the database)
     max_packet_amount: int | None = None
     max_in_flight: int = 4
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
@@ -111,6 +112,8 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
         values["idempotency_claim_ttl"] = timedelta(seconds=claim_ttl)
     if (retention := number("SPSP_IDEMPOTENCY_RETENTION", 60, 31_536_000)) is not None:
         values["idempotency_retention"] = timedelta(seconds=retention)
+    if (btp_accounts := number("SPSP_BTP_MAX_ACCOUNTS", 1, 10_000_000)) is not None:
+        values["btp_max_accounts"] = btp_accounts
     if (audit := text("SPSP_AUDIT_INTERVAL")) is not None:
         values["audit_interval"] = (
             None

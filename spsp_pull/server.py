@@ -31,10 +31,12 @@ from spsp_pull.rates import Asset, StaticRates
 from spsp_pull.store import idempotency
 from spsp_pull.store.accounts import ensure_admin
 from spsp_pull.store.audit import AuditReport, audit_ledger
+from spsp_pull.store.btp_pins import DatabaseTokenPins
 from spsp_pull.store.database import Database
 from spsp_pull.store.reservations import recover_expired
 from spsp_pull.store.settings import shared_setting
 from spsp_pull.webhooks import WebhookSettings, WebhookWorker
+from stream.aio.accounts import TokenPinStore
 
 log = logging.getLogger("spsp_pull")
 AUTH_TOKEN_FILE = "auth-token"  # noqa: S105 (a file name)
@@ -117,7 +119,8 @@ async def start_server(
     addresses = ReceiverAddresses(server_secret)
     bridge_settings = bridge_settings_from_env()
     bridge = None if bridge_settings is None else await start_bridge(bridge_settings, db, clock)
-    node = make_node(config) if ilp is None else None
+    pins = DatabaseTokenPins(db, clock, config.btp_max_accounts)
+    node = make_node(config, pins) if ilp is None else None
     context = ApiContext(
         config=config,
         db=db,
@@ -193,7 +196,7 @@ async def _join_uplink(node: UplinkNode, announce: Callable[[str], None]) -> Non
         return
 
 
-def make_node(config: Config) -> IlpNode | None:
+def make_node(config: Config, pins: TokenPinStore | None = None) -> IlpNode | None:
     if config.ilp_uplink:
         return UplinkNode(config.ilp_uplink)
     if config.btp_port is None:
@@ -204,6 +207,7 @@ def make_node(config: Config) -> IlpNode | None:
         host=config.btp_bind,
         port=config.btp_port,
         fallback_to_free_port=config.btp_port == DEFAULT_BTP_PORT,
+        pins=pins,
     )
 
 

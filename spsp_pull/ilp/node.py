@@ -13,6 +13,7 @@ import logging
 from typing import Protocol
 
 from spsp_pull.rates import Asset
+from stream.aio.accounts import TokenPinStore
 from stream.aio.btp_client import BtpClient
 from stream.aio.btp_server import BtpServer
 from stream.aio.plugin import IlpHandler, IlpLink
@@ -42,11 +43,19 @@ class IlpNode(Protocol):
 
 class EmbeddedNode:
     def __init__(
-        self, address: str, asset: Asset, *, host: str, port: int, fallback_to_free_port: bool
+        self,
+        address: str,
+        asset: Asset,
+        *,
+        host: str,
+        port: int,
+        fallback_to_free_port: bool,
+        pins: TokenPinStore | None = None,
     ) -> None:
         self._asset = asset
         self._fallback = fallback_to_free_port
-        self._server = BtpServer(address, (asset.code, asset.scale), host=host, port=port)
+        self._pins = pins
+        self._server = BtpServer(address, (asset.code, asset.scale), host=host, port=port, pins=pins)
         self._handler: IlpHandler | None = None
         self._started = False
 
@@ -85,7 +94,9 @@ class EmbeddedNode:
                 raise
             wanted = self._server.port
             old = self._server
-            self._server = BtpServer(old.address, (old.asset_code, old.asset_scale), host=old.host, port=0)
+            self._server = BtpServer(
+                old.address, (old.asset_code, old.asset_scale), host=old.host, port=0, pins=self._pins
+            )
             if self._handler is not None:
                 self._server.set_handler(self._handler)
             await self._server.start()

@@ -2,7 +2,8 @@
 
 A client authenticates with `auth_username` / `auth_token`; its account is the username, or
 base64url(sha256(token)) without one, and its address `<address>.<account>`. Without an `authenticate`
-callback the first token seen for a username is the only one accepted afterwards. Prepares from clients go to
+callback the first token seen for a username is the only one accepted afterwards (kept by `pins`, a
+`TokenPinStore`: in memory unless one is given). Prepares from clients go to
 `peer.config` (IL-DCP, answered here), to another connected client (its most recent connection), to the local
 handler (anything else under our address), or nowhere (F02).
 
@@ -28,7 +29,15 @@ from websockets.exceptions import ConnectionClosed
 
 from stream import btp, ildcp, ilp
 from stream.address import validate_address
-from stream.aio.accounts import TokenPins, account_name, account_under, is_valid_account
+from stream.aio.accounts import (
+    MemoryTokenPins,
+    PinVerdict,
+    TokenPinStore,
+    account_name,
+    account_under,
+    is_valid_account,
+    token_digest,
+)
 from stream.aio.btp_session import (
     MAX_INCOMING,
     PING_INTERVAL,
@@ -74,6 +83,7 @@ class BtpServer:
         auth_timeout: timedelta = AUTH_TIMEOUT,
         ping_interval: timedelta | None = PING_INTERVAL,
         max_incoming: int = MAX_INCOMING,
+        pins: TokenPinStore | None = None,
     ) -> None:
         self.address = validate_address(address)
         self.asset_code, self.asset_scale = asset
@@ -85,7 +95,7 @@ class BtpServer:
         self._ping_interval = ping_interval
         self._max_incoming = max_incoming
         self._prefix = address + "."
-        self._pins = TokenPins()
+        self._pins = MemoryTokenPins() if pins is None else pins
         self._sessions: dict[str, list[BtpSession]] = {}
         self._handler: IlpHandler | None = None
         self._server: Server | None = None
@@ -214,8 +224,10 @@ class BtpServer:
         account = account_name(credentials.username, credentials.token)
         if not is_valid_account(account):
             return None, _BAD_ACCOUNT
-        if credentials.username and not self._pins.accept(account, credentials.token):
-            return None, "incorrect token for account"
+        if credentials.username:
+            verdict = await self._pins.pin(account, token_digest(credentials.token))
+            if verdict is not PinVerdict.ACCEPTED:
+                return None, verdict.value
         return account, ""
 
     async def _refuse(self, ws: ServerConnection, request_id: int, message: str) -> None:

@@ -1,8 +1,17 @@
 """Mini-accounts rules and BTP URLs (no I/O)."""
 
+import hashlib
+
 import pytest
 
-from stream.aio.accounts import TokenPins, account_name, account_under, is_valid_account
+from stream.aio.accounts import (
+    MemoryTokenPins,
+    PinVerdict,
+    account_name,
+    account_under,
+    is_valid_account,
+    token_digest,
+)
 from stream.aio.btp_client import BtpClient, parse_btp_url
 
 
@@ -36,14 +45,37 @@ def test_account_under_a_prefix(destination: str, account: str | None) -> None:
     assert account_under(destination, "private.srv.") == account
 
 
-def test_first_token_of_an_account_is_pinned() -> None:
-    pins = TokenPins()
+async def test_first_token_of_an_account_is_pinned() -> None:
+    pins = MemoryTokenPins()
 
-    assert pins.accept("alice", "one")
-    assert pins.accept("alice", "one")
-    assert not pins.accept("alice", "two")
-    assert pins.accept("bob", "two")
+    assert await pins.pin("alice", token_digest("one")) is PinVerdict.ACCEPTED
+    assert await pins.pin("alice", token_digest("one")) is PinVerdict.ACCEPTED
+    assert await pins.pin("alice", token_digest("two")) is PinVerdict.WRONG_TOKEN
+    assert await pins.pin("bob", token_digest("two")) is PinVerdict.ACCEPTED
     assert len(pins) == 2
+
+
+async def test_memory_pins_refuse_new_accounts_beyond_their_bound() -> None:
+    pins = MemoryTokenPins(max_accounts=2)
+
+    for name in ("alice", "bob"):
+        assert await pins.pin(name, token_digest(name)) is PinVerdict.ACCEPTED
+    assert await pins.pin("carol", token_digest("carol")) is PinVerdict.FULL
+    assert await pins.pin("alice", token_digest("alice")) is PinVerdict.ACCEPTED
+    assert await pins.pin("bob", token_digest("x")) is PinVerdict.WRONG_TOKEN
+    assert len(pins) == 2
+
+
+def test_a_pin_digest_is_not_the_tokenless_account_name_of_the_token() -> None:
+    digest = token_digest("secret")
+    assert len(digest) == 32
+    assert digest != hashlib.sha256(b"secret").digest()
+    assert digest == token_digest("secret") != token_digest("secret2")
+
+
+def test_account_names_longer_than_an_ilp_address_are_invalid() -> None:
+    assert is_valid_account("a" * 1023)
+    assert not is_valid_account("a" * 1024)
 
 
 @pytest.mark.parametrize(
