@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -51,6 +52,8 @@ class Config:
     btp_max_accounts: int = 10_000  # embedded BTP account names bound to a token (kept in the database)
     max_packet_amount: int | None = None
     max_in_flight: int = 4
+    http_header_timeout: timedelta = timedelta(seconds=30)  # a request head's bytes, first to last
+    http_keepalive_timeout: timedelta = timedelta(seconds=75)  # an idle keep-alive connection
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     audit_interval: timedelta | None = timedelta(hours=1)  # None: no periodic ledger audit
 
@@ -120,6 +123,12 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
             if audit.lower() == "off"
             else timedelta(seconds=number("SPSP_AUDIT_INTERVAL", 1, 604_800) or 0)
         )
+    for name, key in (
+        ("SPSP_HTTP_HEADER_TIMEOUT", "http_header_timeout"),
+        ("SPSP_HTTP_KEEPALIVE_TIMEOUT", "http_keepalive_timeout"),
+    ):
+        if (value := text(name)) is not None:
+            values[key] = duration(name, value, low=timedelta(milliseconds=1), high=timedelta(hours=1))
     if (packet := number("SPSP_MAX_PACKET_AMOUNT", 1, 2**64 - 1)) is not None:
         values["max_packet_amount"] = packet
     if (in_flight := number("SPSP_MAX_IN_FLIGHT", 1, 1000)) is not None:
@@ -182,6 +191,26 @@ def _connection_limits(number: Callable[[str, int, int], int | None]) -> Connect
         idle_timeout=seconds("SPSP_STREAM_IDLE_TIMEOUT", default.idle_timeout),
         evict_idle_after=seconds("SPSP_STREAM_EVICT_IDLE_AFTER", default.evict_idle_after),
     )
+
+
+DURATION = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)(ms|s|m|h)?")
+DURATION_UNITS = {
+    "ms": timedelta(milliseconds=1),
+    "s": timedelta(seconds=1),
+    "m": timedelta(minutes=1),
+    "h": timedelta(hours=1),
+}
+
+
+def duration(name: str, text: str, *, low: timedelta, high: timedelta) -> timedelta:
+    """A duration such as `30`, `30s`, `0.2s`, `500ms` or `2m` (no unit: seconds), from `low` to `high`."""
+    match = DURATION.fullmatch(text.strip())
+    if match is not None:
+        unit = DURATION_UNITS[match[2] or "s"]
+        value = timedelta(microseconds=int(Decimal(match[1]) * (unit // timedelta(microseconds=1))))
+        if low <= value <= high:
+            return value
+    raise ConfigError(f"{name} must be a duration from {low} to {high} such as 30s or 500ms, not {text!r}")
 
 
 def parse_rates(text: str) -> dict[str, Decimal]:

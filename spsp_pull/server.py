@@ -17,7 +17,7 @@ from aiohttp import web
 from spsp_pull.api.app import build_app
 from spsp_pull.api.auth import Authenticator
 from spsp_pull.api.context import ApiContext, IlpEndpoint, StaticIlpEndpoint
-from spsp_pull.api.query_fast_path import QueryFastPathSite
+from spsp_pull.api.query_fast_path import QueryFastPathSite, http_runner_options
 from spsp_pull.api.views import webhook_body
 from spsp_pull.bridge import Bridge, bridge_settings_from_env, start_bridge
 from spsp_pull.config import DEFAULT_BTP_PORT, Config
@@ -152,7 +152,7 @@ async def start_server(
         if isinstance(node, EmbeddedNode):
             await node.start()
     app = build_app(context)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, **http_runner_options(context))
     await runner.setup()
     site = QueryFastPathSite(runner, config.bind, config.port, ssl_context=tls_context(config))
     await site.start()

@@ -11,81 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import ssl
 import time
 from collections.abc import Iterable
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.tcp_helpers import tcp_keepalive
 
 from spsp_pull.api import spsp
+from spsp_pull.api.access_log import Access, access_logger_class, record_access
 from spsp_pull.api.context import CONTEXT, ApiContext
 from spsp_pull.api.problems import unexpected_error
+from spsp_pull.api.query_head import NOT_A_QUERY, QueryHead, QueryHeadReader
 
-HEAD_LIMIT = 8192
-MAX_HEADERS = 100  # aiohttp refuses more than 128
 PAUSE_READING_ABOVE = 64 * 1024  # unconsumed bytes while queries are being answered
-
-_TOKEN = rb"[A-Za-z0-9_-]{1,64}"
-_HEADER_LINE = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e]*\r\n"
-QUERY_HEAD = re.compile(rb"GET /(" + _TOKEN + rb") HTTP/1\.1\r\n((?:" + _HEADER_LINE + rb")*)\r\n")
-COMPLETE_LINES = re.compile(rb"GET /" + _TOKEN + rb" HTTP/1\.1\r\n(?:" + _HEADER_LINE + rb")*")
-PARTIAL_HEADER_LINE = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+(?::[\t\x20-\x7e]*)?)?\r?")
-PARTIAL_TOKEN = re.compile(rb"[A-Za-z0-9_-]{0,64}")
-HEADER = re.compile(rb"^([^:]+):[\t ]*(.*?)[\t ]*\r$", re.MULTILINE)
-REQUEST_LINE_START = b"GET /"
-REQUEST_LINE_END = b" HTTP/1.1\r"
-# Headers that give the request a body, or change what happens to the connection.
-NOT_SERVED_HEADERS = frozenset({b"transfer-encoding", b"expect", b"upgrade"})
-
-
-def query_token(head: bytes, start: int, end: int, reserved: frozenset[str]) -> str | None:
-    """The pointer token if `head[start:end]` (a request head, through its empty line) is a query
-    this path serves."""
-    match = QUERY_HEAD.fullmatch(head, start, end)
-    if match is None:
-        return None
-    token = match[1].decode()
-    if token in reserved:
-        return None
-    headers = HEADER.findall(match[2].lower())
-    names = {name for name, _ in headers}
-    if len(headers) > MAX_HEADERS or len(names) != len(headers) or names & NOT_SERVED_HEADERS:
-        return None  # aiohttp refuses some repeated headers: it decides
-    values = dict(headers)
-    if (
-        values.get(b"connection", b"keep-alive") != b"keep-alive"
-        or values.get(b"content-length", b"0") != b"0"
-    ):
-        return None
-    return token
-
-
-def could_become_query(partial: bytes, start: int) -> bool:
-    """Whether `partial[start:]`, a request head without its end yet, can still turn into a query."""
-    line_end = partial.rfind(b"\r\n", start)
-    if line_end >= 0:
-        return (
-            COMPLETE_LINES.fullmatch(partial, start, line_end + 2) is not None
-            and PARTIAL_HEADER_LINE.fullmatch(partial, line_end + 2) is not None
-        )
-    line = partial[start:]
-    if len(line) <= len(REQUEST_LINE_START):
-        return REQUEST_LINE_START.startswith(line)
-    if not line.startswith(REQUEST_LINE_START):
-        return False
-    token_end = line.find(b" ", len(REQUEST_LINE_START))
-    if token_end < 0:
-        return PARTIAL_TOKEN.fullmatch(line, len(REQUEST_LINE_START)) is not None
-    return (
-        PARTIAL_TOKEN.fullmatch(line, len(REQUEST_LINE_START), token_end) is not None
-        and token_end > len(REQUEST_LINE_START)
-        and REQUEST_LINE_END.startswith(line[token_end:])
-    )
 
 
 class ResponseWriter:
@@ -113,13 +56,61 @@ class ResponseWriter:
         return self._date
 
 
-class QueryFastPathSite(web.BaseSite):
-    """Listens like `web.TCPSite`, with `QueryFastPath` in front of aiohttp on every connection."""
+class HeadTimeoutRequestHandler(web.RequestHandler):
+    """aiohttp's protocol, closing a connection whose request head is not complete `head_timeout`
+    after its first byte arrived while the connection waited for it.
 
-    __slots__ = ("_host", "_port", "connections", "context", "keepalive_timeout", "reserved", "write")
+    aiohttp has no such limit, only its keep-alive deadline: when it passes while the connection still
+    waits for a request, aiohttp closes the connection (`_process_keepalive`). A head's first byte
+    brings that deadline forward; aiohttp moves it back out after each response."""
+
+    __slots__ = ("_head_timeout",)
+
+    def __init__(self, manager: web.Server, *, head_timeout: float, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._head_timeout = head_timeout
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if data and self._waiter is not None and not self._waiter.done():
+            self.head_began(self._loop.time())
+
+    def head_began(self, at: float) -> None:
+        """A head's first byte arrived at `at` (loop time)."""
+        deadline = at + self._head_timeout
+        if self._keepalive_handle is not None:
+            if self._next_keepalive_close_time <= deadline:
+                return
+            self._keepalive_handle.cancel()
+        self._next_keepalive_close_time = deadline
+        self._keepalive_handle = self._loop.call_at(deadline, self._process_keepalive)
+
+
+class QueryFastPathSite(web.BaseSite):
+    """Listens like `web.TCPSite`, with `QueryFastPath` in front of aiohttp on every connection.
+
+    Idle connections close after aiohttp's `keepalive_timeout` (the runner's, see
+    `http_runner_options`), and a connection whose request head is not complete `head_timeout` (the
+    configured `http_header_timeout`) after its first byte closes too, whichever of the two serves it."""
+
+    __slots__ = (
+        "_host",
+        "_port",
+        "connections",
+        "context",
+        "head_timeout",
+        "keepalive_timeout",
+        "reserved",
+        "write",
+    )
 
     def __init__(
-        self, runner: web.AppRunner, host: str | None, port: int, *, ssl_context: ssl.SSLContext | None = None
+        self,
+        runner: web.AppRunner,
+        host: str | None,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self._host = host
@@ -127,6 +118,7 @@ class QueryFastPathSite(web.BaseSite):
         self.context: ApiContext = runner.app[CONTEXT]
         self.reserved = reserved_segments(runner.app.router.resources())
         self.write = ResponseWriter()
+        self.head_timeout = self.context.config.http_header_timeout.total_seconds()
         # aiohttp's idle timeout, as this app's server would apply it (read off an unused handler).
         self.keepalive_timeout = self.aiohttp_protocol().keepalive_timeout
         self.connections: set[QueryFastPath] = set()
@@ -151,10 +143,13 @@ class QueryFastPathSite(web.BaseSite):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    def aiohttp_protocol(self) -> web.RequestHandler:
+    def aiohttp_protocol(self) -> HeadTimeoutRequestHandler:
         server = self._runner.server
         assert server is not None
-        return server()
+        # The handler aiohttp's server would make (`server()`), with the head timeout.
+        return HeadTimeoutRequestHandler(
+            server, loop=asyncio.get_running_loop(), head_timeout=self.head_timeout, **server._kwargs
+        )
 
 
 def reserved_segments(resources: Iterable[web.AbstractResource]) -> frozenset[str]:
@@ -180,38 +175,39 @@ class QueryFastPath(asyncio.Protocol):
         self._site = site
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None  # None once closed or handed off
-        self._buffer = b""
-        self._offset = 0  # bytes of `_buffer` already taken
+        self._remote: str | None = None
+        self._buffer = bytearray()  # from the start of the next request
+        self._head = QueryHeadReader(site.reserved)
+        self._head_began_at: float | None = None  # while `_buffer` holds the start of a head
         self._answering: asyncio.Task[None] | None = None
         self._reading_paused = False
         self._writing_paused = False
         self._last_answer_at = 0.0
-        self._idle_check: asyncio.TimerHandle | None = None
+        self._deadline_check: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         tcp_keepalive(transport)
+        peer = transport.get_extra_info("peername")
+        self._remote = str(peer[0]) if isinstance(peer, tuple) and peer else None
         self._site.connections.add(self)
         self._last_answer_at = self._loop.time()
-        if self._site.keepalive_timeout > 0:
-            self._idle_check = self._loop.call_at(
-                self._last_answer_at + self._site.keepalive_timeout, self._close_if_idle
-            )
+        self._watch_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._forget()
 
     def data_received(self, data: bytes) -> None:
-        if self._offset:
-            self._buffer = self._buffer[self._offset :] + data
-            self._offset = 0
-        else:
-            self._buffer = self._buffer + data if self._buffer else data
+        if not self._buffer:
+            self._head_began_at = self._loop.time()
+        self._buffer += data
         if self._answering is None:
-            token = self._next_query()
-            if token is not None:
-                self._answering = self._loop.create_task(self._answer_queries(token))
+            query = self._next_query()
+            if query is not None:
+                self._answering = self._loop.create_task(self._answer_queries(query))
+            elif self._transport is not None:
+                self._watch_deadline()
         self._update_reading()
 
     def pause_writing(self) -> None:
@@ -228,50 +224,66 @@ class QueryFastPath(asyncio.Protocol):
             self._transport.close()
         return self._answering
 
-    async def _answer_queries(self, token: str) -> None:
+    async def _answer_queries(self, query: QueryHead) -> None:
         transport = self._transport
-        next_token: str | None = token
+        next_query: QueryHead | None = query
         try:
-            while next_token is not None:
-                response = await self._answer(next_token)
+            while next_query is not None:
+                started = self._loop.time()
+                status, response = await self._answer(next_query.token)
                 if transport is None or self._transport is not transport:
                     return
                 transport.write(response)
-                self._last_answer_at = self._loop.time()
-                next_token = self._next_query()
+                self._last_answer_at = now = self._loop.time()
+                self._log(next_query, status, len(response), now - started)
+                next_query = self._next_query()
         finally:
             self._answering = None
+        if self._transport is not None:
+            self._watch_deadline()
         self._update_reading()
 
-    async def _answer(self, token: str) -> bytes:
+    async def _answer(self, token: str) -> tuple[int, bytes]:
         try:
             answer = await spsp.answer_query(self._site.context, token)
         except Exception:
             response = unexpected_error("GET", f"/{token}")
             assert isinstance(response.body, bytes)
-            return self._site.write(response.status, tuple(response.headers.items()), response.body)
-        return self._site.write(answer.status, answer.headers, answer.body)
+            return response.status, self._site.write(
+                response.status, tuple(response.headers.items()), response.body
+            )
+        return answer.status, self._site.write(answer.status, answer.headers, answer.body)
 
-    def _next_query(self) -> str | None:
+    def _log(self, query: QueryHead, status: int, size: int, elapsed: float) -> None:
+        access = Access(
+            remote=self._remote,
+            request_line=f"GET /{query.token} HTTP/1.1",
+            method="GET",
+            status=status,
+            size=size,
+            referer=query.referer,
+            user_agent=query.user_agent,
+        )
+        record_access(self._site.context.metrics, access, elapsed)
+
+    def _next_query(self) -> QueryHead | None:
         """Take the next request off the buffer if it is a query; None while its head is incomplete,
         and after handing the connection to aiohttp."""
-        buffer, start = self._buffer, self._offset
-        head_end = buffer.find(b"\r\n\r\n", start)
-        if head_end < 0:
-            if len(buffer) - start >= HEAD_LIMIT or not could_become_query(buffer, start):
-                self._hand_off()
+        head = self._head.read(self._buffer)
+        if head is None:
             return None
-        end = head_end + 4
-        token = query_token(buffer, start, end, self._site.reserved) if end - start <= HEAD_LIMIT else None
-        if token is None:
+        if head is NOT_A_QUERY:
             self._hand_off()
             return None
-        self._offset = end
-        return token
+        del self._buffer[: head.end]
+        self._head.reset()
+        self._head_began_at = self._loop.time() if self._buffer else None
+        return head
 
     def _hand_off(self) -> None:
         transport = self._transport
-        unconsumed = self._buffer[self._offset :]
+        unconsumed = bytes(self._buffer)
+        head_began_at = self._head_began_at
         self._forget()
         if transport is None or transport.is_closing():
             return
@@ -283,20 +295,22 @@ class QueryFastPath(asyncio.Protocol):
         if self._writing_paused:
             handler.pause_writing()
         if unconsumed:
+            assert head_began_at is not None
+            handler.head_began(head_began_at)
             handler.data_received(unconsumed)
 
     def _forget(self) -> None:
         self._site.connections.discard(self)
-        if self._idle_check is not None:
-            self._idle_check.cancel()
+        if self._deadline_check is not None:
+            self._deadline_check.cancel()
+            self._deadline_check = None
         self._transport = None
-        self._buffer = b""
-        self._offset = 0
+        self._buffer = bytearray()
 
     def _update_reading(self) -> None:
         if self._transport is None:
             return
-        backlog = self._answering is not None and len(self._buffer) - self._offset > PAUSE_READING_ABOVE
+        backlog = self._answering is not None and len(self._buffer) > PAUSE_READING_ABOVE
         pause = self._writing_paused or backlog
         if pause != self._reading_paused:
             self._reading_paused = pause
@@ -305,11 +319,45 @@ class QueryFastPath(asyncio.Protocol):
             else:
                 self._transport.resume_reading()
 
-    def _close_if_idle(self) -> None:
+    def _deadline(self) -> float | None:
+        """When the connection closes unless something happens, as aiohttp's handler decides it: the
+        keep-alive timeout after the last answer, brought forward by the head timeout while a head is
+        incomplete; none while answering."""
+        if self._answering is not None:
+            return None
+        deadlines = []
+        if self._head_began_at is not None:
+            deadlines.append(self._head_began_at + self._site.head_timeout)
+        if self._site.keepalive_timeout > 0:
+            deadlines.append(self._last_answer_at + self._site.keepalive_timeout)
+        return min(deadlines, default=None)
+
+    def _watch_deadline(self) -> None:
+        """Check no later than the deadline (a check that comes early looks again later)."""
+        deadline = self._deadline()
+        if deadline is None:
+            return
+        if self._deadline_check is not None:
+            if self._deadline_check.when() <= deadline:
+                return
+            self._deadline_check.cancel()
+        self._deadline_check = self._loop.call_at(deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        self._deadline_check = None
         if self._transport is None:
             return
-        idle_until = self._last_answer_at + self._site.keepalive_timeout
-        if self._answering is None and self._loop.time() >= idle_until:
+        deadline = self._deadline()
+        if deadline is not None and self._loop.time() >= deadline:
             self._transport.close()
             return
-        self._idle_check = self._loop.call_at(max(idle_until, self._loop.time() + 1.0), self._close_if_idle)
+        self._watch_deadline()
+
+
+def http_runner_options(context: ApiContext) -> dict[str, Any]:
+    """`web.AppRunner` options for serving through `QueryFastPathSite`: the access log and request
+    counts both share, and the idle keep-alive timeout."""
+    return {
+        "access_log_class": access_logger_class(context.metrics),
+        "keepalive_timeout": context.config.http_keepalive_timeout.total_seconds(),
+    }

@@ -13,8 +13,8 @@ from yarl import URL
 
 from spsp_pull.api.app import build_app
 from spsp_pull.api.auth import Authenticator
-from spsp_pull.api.context import ApiContext, StaticIlpEndpoint
-from spsp_pull.api.query_fast_path import QueryFastPathSite
+from spsp_pull.api.context import CONTEXT, ApiContext, StaticIlpEndpoint
+from spsp_pull.api.query_fast_path import QueryFastPathSite, http_runner_options
 from spsp_pull.bridge.service import Bridge
 from spsp_pull.config import Config
 from spsp_pull.domain.clock import ManualClock
@@ -31,7 +31,8 @@ class FastPathTestServer(TestServer):
     async def start_server(self, loop: object = None, **kwargs: Any) -> None:
         if self.runner:
             return
-        runner = await self._make_runner(handler_cancellation=True, **kwargs)
+        options = http_runner_options(self.app[CONTEXT])
+        runner = await self._make_runner(handler_cancellation=True, **options, **kwargs)
         assert isinstance(runner, web.AppRunner)
         await runner.setup()
         self.runner = runner

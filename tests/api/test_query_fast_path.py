@@ -3,18 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import re
 import ssl
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from spsp_pull.api import query_head
+from spsp_pull.api.access_log import REQUESTS_METRIC
 from spsp_pull.api.context import StaticIlpEndpoint
 from spsp_pull.api.query_fast_path import QueryFastPathSite
+from spsp_pull.api.query_head import (
+    HEAD_LIMIT,
+    MAX_HEADERS,
+    NOT_A_QUERY,
+    REQUEST_LINE_LIMIT,
+    QueryHead,
+    QueryHeadReader,
+)
 from spsp_pull.config import Config
 from spsp_pull.server import running
 from spsp_pull.tls import self_signed
@@ -172,7 +188,6 @@ async def test_answers_every_request_as_aiohttp_does(api: Api, plain_aiohttp_por
         (get(f"/{token}", method="HEAD"), [b"HEAD"]),
         (get(f"/{token}", "Access-Control-Request-Method: GET", method="OPTIONS"), [b"OPTIONS"]),
         (get("/healthz"), [b"GET"]),
-        (get("/metrics"), [b"GET"]),
         (get("/pointers"), [b"GET"]),
         (get("/pointers", auth), [b"GET"]),
         (
@@ -332,3 +347,265 @@ async def test_queries_and_hand_offs_over_tls(tmp_path: Path) -> None:
         assert statuses == [b"404", b"200", b"404"]
         alone = await exchange(server.port, get("/unknown"), [b"GET"], tls=tls)
         assert alone.responses[0].headers[0] == (b"Content-Type", b"application/spsp4+json")
+
+
+# -- linear, bounded head reading ------------------------------------------------------------------------
+
+RESERVED = frozenset({"healthz", "pointers"})
+
+
+@dataclass
+class ReadOutcome:
+    tokens: list[str]  # queries taken, in order
+    handed_off: bool  # a head that is not a query came next
+    examined: int  # bytes the reader looked at
+    python_lines: int  # lines of query_head.py executed
+    reads: int
+
+
+def read_stream(chunks: list[bytes]) -> ReadOutcome:
+    """Feed `chunks` to a reader as `QueryFastPath` does: one buffer, queries taken off its front."""
+    reader = QueryHeadReader(RESERVED)
+    buffer = bytearray()
+    tokens: list[str] = []
+    lines = 0
+
+    def count_lines(frame: FrameType, event: str, _arg: object) -> Any:
+        nonlocal lines
+        if frame.f_code.co_filename != query_head.__file__:
+            return None
+        lines += event == "line"
+        return count_lines
+
+    previous = sys.gettrace()
+    sys.settrace(count_lines)
+    try:
+        for chunk in chunks:
+            buffer += chunk
+            while (head := reader.read(buffer)) is not None:
+                if head is NOT_A_QUERY:
+                    return ReadOutcome(tokens, True, reader.examined, lines, len(chunks))
+                assert isinstance(head, QueryHead)
+                tokens.append(head.token)
+                del buffer[: head.end]
+                reader.reset()
+    finally:
+        sys.settrace(previous)
+    return ReadOutcome(tokens, False, reader.examined, lines, len(chunks))
+
+
+def in_chunks(data: bytes, size: int | None) -> list[bytes]:
+    if size is None:
+        return [data]
+    return [data[at : at + size] for at in range(0, len(data), size)]
+
+
+def space_run(n: int) -> bytes:
+    return b"GET /tok HTTP/1.1\r\nHost: h\r\nX-Pad: x" + b" " * n + b"x\r\n\r\n"
+
+
+def unfinished_space_run(n: int) -> bytes:
+    return b"GET /tok HTTP/1.1\r\nX-Pad: x" + b" " * n
+
+
+def many_headers(n: int) -> bytes:
+    return b"GET /tok HTTP/1.1\r\n" + b"".join(b"X-%05d: v\r\n" % i for i in range(n // 11)) + b"\r\n"
+
+
+def pipelined_heads(n: int) -> bytes:
+    head = b"GET /tok HTTP/1.1\r\nX-Pad: x" + b" " * 64 + b"x\r\n\r\n"
+    return head * (n // len(head))
+
+
+@pytest.mark.parametrize("hostile", [space_run, unfinished_space_run, many_headers, pipelined_heads])
+@pytest.mark.parametrize("chunk", [1, 7, 1460, None])
+def test_head_reading_work_grows_linearly_with_hostile_input(
+    hostile: Callable[[int], bytes], chunk: int | None
+) -> None:
+    """The work measured two ways (bytes the reader looked at; Python lines it ran) for n and 4n bytes
+    of each hostile shape, read whole or a few bytes at a time: 4n costs about 4 times n (a quadratic
+    reader, like the header pattern this replaced, costs 16 times)."""
+    small, large = (read_stream(in_chunks(hostile(n), chunk)) for n in (1500, 6000))
+    assert large.examined <= 4.5 * small.examined
+    assert large.python_lines <= 4.5 * small.python_lines
+    for outcome, n in ((small, 1500), (large, 6000)):
+        size = len(hostile(n))
+        assert outcome.examined <= 3 * size + len(b"GET /tok HTTP/1.1\r\n") * outcome.reads
+
+
+def test_heads_over_the_limit_are_handed_off_without_reading_further() -> None:
+    outcome = read_stream([space_run(HEAD_LIMIT)])
+    assert (outcome.tokens, outcome.handed_off) == ([], True)
+    assert outcome.examined <= 3 * HEAD_LIMIT
+    fits = space_run(HEAD_LIMIT - len(space_run(0)))
+    assert len(fits) == HEAD_LIMIT
+    assert read_stream([fits]).tokens == ["tok"]
+
+
+def reference_token(head: bytes) -> str | None:
+    """The query a complete head (through its empty line) asks for, if the fast path serves it:
+    the definition, written plainly over the whole head."""
+    if len(head) > HEAD_LIMIT:
+        return None
+    request_line, *fields = head[: -len(b"\r\n\r\n")].split(b"\r\n")
+    request = re.fullmatch(rb"GET /([A-Za-z0-9_-]{1,64}) HTTP/1\.1", request_line)
+    if request is None or request[1].decode() in RESERVED:
+        return None
+    values: dict[bytes, bytes] = {}
+    for field in fields:
+        name, colon, value = field.partition(b":")
+        if not (
+            colon
+            and re.fullmatch(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name)
+            and re.fullmatch(rb"[\t\x20-\x7e]*", value)
+        ):
+            return None
+        if name.lower() in values:
+            return None
+        values[name.lower()] = value.strip(b" \t")
+    if len(values) > MAX_HEADERS or {b"transfer-encoding", b"expect", b"upgrade"} & values.keys():
+        return None
+    if values.get(b"connection", b"keep-alive").lower() != b"keep-alive":
+        return None
+    if values.get(b"content-length", b"0") != b"0":
+        return None
+    return request[1].decode()
+
+
+header_names = st.sampled_from(
+    [b"Host", b"Accept", b"X-Pad", b"Connection", b"Content-Length", b"Expect", b"x-pad", b"Bad Name", b""]
+)
+header_values = st.one_of(
+    st.sampled_from([b"keep-alive", b"close", b"0", b"1", b"Keep-Alive", b"\x80", b"a\rb"]),
+    st.builds(
+        lambda lead, n, tail: lead + b" " * n + tail,
+        st.sampled_from([b"", b"x", b"\t"]),
+        st.integers(0, 6000),
+        st.sampled_from([b"", b"x", b" "]),
+    ),
+)
+fields = st.one_of(
+    st.lists(st.tuples(header_names, header_values), max_size=6),
+    st.builds(lambda n: [(b"X-%d" % i, b"v") for i in range(n)], st.integers(95, 130)),  # huge header counts
+)
+request_lines = st.sampled_from(
+    [
+        b"GET /tok HTTP/1.1",
+        b"GET /other_Token-2 HTTP/1.1",
+        b"GET /healthz HTTP/1.1",
+        b"GET /a.b HTTP/1.1",
+        b"GET /tok HTTP/1.0",
+        b"POST /tok HTTP/1.1",
+        b"GET /" + b"t" * 64 + b" HTTP/1.1",
+        b"GET /" + b"t" * 65 + b" HTTP/1.1",
+    ]
+)
+heads = st.builds(
+    lambda line, headers: line + b"\r\n" + b"".join(n + b":" + v + b"\r\n" for n, v in headers) + b"\r\n",
+    request_lines,
+    fields,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(stream=st.lists(heads, min_size=1, max_size=40), cuts=st.lists(st.integers(1, 9000), max_size=30))
+def test_head_reader_agrees_with_the_plain_definition_at_linear_cost(
+    stream: list[bytes], cuts: list[int]
+) -> None:
+    """Long space runs, many pipelined heads and huge header counts, cut at random places: the reader
+    takes exactly the queries the plain definition serves, in order, and hands off at the first other
+    head; it looks at no byte more than three times (plus the short request line once per read)."""
+    data = b"".join(stream)
+    points = sorted({cut % len(data) for cut in cuts} | {0, len(data)})
+    chunks = [data[a:b] for a, b in itertools.pairwise(points) if b > a]
+    outcome = read_stream(chunks)
+    expected: list[str] = []
+    for head in stream:
+        token = reference_token(head)
+        if token is None:
+            break
+        expected.append(token)
+    assert outcome.tokens == expected
+    assert outcome.handed_off == (len(expected) < len(stream))
+    assert outcome.examined <= 3 * len(data) + REQUEST_LINE_LIMIT * len(chunks)
+
+
+HOSTILE_HEAD = space_run(HEAD_LIMIT - len(space_run(0))).replace(b"/tok", b"/xyz")
+
+
+async def test_forty_pipelined_hostile_heads_are_answered(api: Api) -> None:
+    """The issue's input: 40 heads of 8 KiB with a run of 8,000 spaces in one header, in one write."""
+    assert len(HOSTILE_HEAD) == HEAD_LIMIT
+    result = await exchange(fast_port(api), HOSTILE_HEAD * 40 + get("/healthz"), [b"GET"] * 41)
+    assert [r.status_line for r in result.responses] == [b"HTTP/1.1 404 Not Found\r\n"] * 40 + [
+        b"HTTP/1.1 200 OK\r\n"
+    ]
+
+
+# -- one access log and one request count, however a request is served ------------------------------------
+
+ACCESS_LINE = re.compile(  # aiohttp's default: %a %t "%r" %s %b "%{Referer}i" "%{User-Agent}i"
+    r"127\.0\.0\.1 \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000\] "
+    r'"GET (\S+) HTTP/1\.1" (\d{3}) (\d+) "(.*)" "(.*)"'
+)
+
+
+async def test_fast_path_answers_are_logged_and_counted_as_aiohttp_answers_are(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = (await api.create())["token"]
+    caplog.set_level(logging.INFO, logger="aiohttp.access")
+    metrics = api.context.metrics
+    counted_before = {
+        status: metrics.value(REQUESTS_METRIC, method="GET", status=status) for status in ("200", "404")
+    }
+    aiohttp_server = api.client.server.handler
+    reader, writer = await asyncio.open_connection("127.0.0.1", fast_port(api))
+    responses = ResponseReader(reader)
+    served_by: list[str] = []
+    sizes: list[int] = []
+    try:
+        for path in (f"/{token}", "/no-such-token", f"/{token}?handed=off", "/no-such-token?handed=off"):
+            writer.write(get(path, "User-Agent: probe/1.0", "Referer: https://pay.example/x"))
+            response = await asyncio.wait_for(responses.response(b"GET"), READ_TIMEOUT)
+            assert response is not None
+            sizes.append(
+                len(response.status_line)
+                + sum(len(n) + len(v) + 4 for n, v in response.headers)
+                + 2
+                + len(response.body)
+            )
+            ours = writer.get_extra_info("sockname")
+            aiohttp_peers = [
+                h.transport.get_extra_info("peername") for h in aiohttp_server.connections if h.transport
+            ]
+            served_by.append("aiohttp" if ours in aiohttp_peers else "fast path")
+    finally:
+        writer.close()
+    assert served_by == ["fast path", "fast path", "aiohttp", "aiohttp"]
+    lines = [ACCESS_LINE.fullmatch(r.getMessage()) for r in caplog.records if r.name == "aiohttp.access"]
+    assert all(lines), [r.getMessage() for r in caplog.records]
+    logged = [(m[1], m[2], int(m[3]), m[4], m[5]) for m in lines if m is not None]
+    ua, referer = "probe/1.0", "https://pay.example/x"
+    assert logged == [
+        (f"/{token}", "200", sizes[0], referer, ua),
+        ("/no-such-token", "404", sizes[1], referer, ua),
+        (f"/{token}?handed=off", "200", sizes[2], referer, ua),
+        ("/no-such-token?handed=off", "404", sizes[3], referer, ua),
+    ]
+    assert sizes[0] == sizes[2] and sizes[1] == sizes[3]  # the same answers, either way
+    for status in ("200", "404"):
+        assert metrics.value(REQUESTS_METRIC, method="GET", status=status) == counted_before[status] + 2
+    assert 'spsp_http_requests_total{method="GET",status="404"}' in metrics.render()
+
+
+async def test_requests_with_any_method_are_counted_under_few_labels(api: Api) -> None:
+    metrics = api.context.metrics
+    raw = get("/x", method="PROPFIND") + get("/healthz", method="PURGE")
+    result = await exchange(fast_port(api), raw, [b"GET"] * 2)
+    assert [r.status_line for r in result.responses] == [b"HTTP/1.1 405 Method Not Allowed\r\n"] * 2
+    assert metrics.value(REQUESTS_METRIC, method="OTHER", status="405") == 2
+    malformed = await exchange(fast_port(api), get("/x", method="BREW"), [b"GET"])
+    assert malformed.responses[0].status_line.split()[1] == b"400"  # aiohttp refuses unknown methods
+    assert sum(metrics.value(REQUESTS_METRIC, method=m, status="400") for m in ("GET", "OTHER")) == 1
+    assert "PROPFIND" not in metrics.render() and "BREW" not in metrics.render()

@@ -1,0 +1,74 @@
+"""One access log line and one count in the metrics for every HTTP request, however it was served.
+
+aiohttp calls `AccessLogger` for the requests it handles; the query fast path calls `record_access`
+for the ones it answers itself. Both end in `record_access`, so the lines and the counters are the
+same. Lines have aiohttp's default layout and go to aiohttp's `aiohttp.access` logger at INFO.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.log import access_logger
+
+from spsp_pull.metrics import Metrics
+
+REQUESTS_METRIC = "spsp_http_requests_total"
+REQUESTS_HELP = "HTTP requests answered, by method and status"
+# Any other method (clients may send any token) is counted as OTHER, so the labels stay few.
+COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    remote: str | None
+    request_line: str  # e.g. "GET /abc HTTP/1.1"
+    method: str
+    status: int
+    size: int  # bytes sent, head and body
+    referer: str | None
+    user_agent: str | None
+
+
+def record_access(
+    metrics: Metrics, access: Access, elapsed: float, logger: logging.Logger = access_logger
+) -> None:
+    method = access.method if access.method in COUNTED_METHODS else "OTHER"
+    metrics.inc(REQUESTS_METRIC, help_text=REQUESTS_HELP, method=method, status=str(access.status))
+    if logger.isEnabledFor(logging.INFO):
+        started = datetime.now(UTC) - timedelta(seconds=elapsed)
+        logger.info(
+            '%s [%s] "%s" %d %d "%s" "%s"',
+            access.remote or "-",
+            started.strftime("%d/%b/%Y:%H:%M:%S %z"),
+            access.request_line,
+            access.status,
+            access.size,
+            access.referer or "-",
+            access.user_agent or "-",
+        )
+
+
+def access_logger_class(metrics: Metrics) -> type[AbstractAccessLogger]:
+    """aiohttp's `access_log_class` for an application counting in `metrics`: each request aiohttp
+    handles, those it refuses as malformed included, goes through `record_access`."""
+
+    class AccessLogger(AbstractAccessLogger):
+        def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+            version = request.version
+            access = Access(
+                remote=request.remote,
+                request_line=f"{request.method} {request.path_qs} HTTP/{version.major}.{version.minor}",
+                method=request.method,
+                status=response.status,
+                size=response.body_length,
+                referer=request.headers.get("Referer"),
+                user_agent=request.headers.get("User-Agent"),
+            )
+            record_access(metrics, access, time, self.logger)
+
+    return AccessLogger
