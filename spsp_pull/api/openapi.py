@@ -445,7 +445,8 @@ def openapi_document() -> Json:
             },
             "/jwt-revocations": {
                 "post": _op(
-                    "Revoke an offline pointer by its jti before first use",
+                    "Revoke an offline pointer by its jti before first use, for every key of this account "
+                    "(other accounts' tokens with the same jti are untouched); 409 once it is in use",
                     {"201": _json({"type": "object"}, "revoked")},
                     body={"type": "object", "required": ["jti"], "properties": {"jti": {"type": "string"}}},
                     tags=["offline"],
