@@ -8,8 +8,9 @@ same. Lines have aiohttp's default layout and go to aiohttp's `aiohttp.access` l
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -40,17 +41,22 @@ def record_access(
     method = access.method if access.method in COUNTED_METHODS else "OTHER"
     metrics.inc(REQUESTS_METRIC, help_text=REQUESTS_HELP, method=method, status=str(access.status))
     if logger.isEnabledFor(logging.INFO):
-        started = datetime.now(UTC) - timedelta(seconds=elapsed)
         logger.info(
             '%s [%s] "%s" %d %d "%s" "%s"',
             access.remote or "-",
-            started.strftime("%d/%b/%Y:%H:%M:%S %z"),
+            _clock_text(int(time.time() - elapsed)),
             access.request_line,
             access.status,
             access.size,
             access.referer or "-",
             access.user_agent or "-",
         )
+
+
+@lru_cache(maxsize=4)
+def _clock_text(second: int) -> str:
+    """When a request started, as aiohttp's `%t` writes it (in UTC)."""
+    return time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(second))
 
 
 def access_logger_class(metrics: Metrics) -> type[AbstractAccessLogger]:
