@@ -243,7 +243,8 @@ class _Findings:
         self.items.append(Mismatch(kind, pointer_id, subject, str(found), expected))
 
     def amount(self, pointer_id: int | None, subject: str, raw: str | None, *, positive: bool = False) -> int:
-        """The stored amount `raw`, reported (and counted as 0) unless it is an integer in range."""
+        """The stored amount `raw`; reported unless it is an integer in range (then counted as 0 when it is
+        not an integer, else clamped into the range)."""
         value = int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None
         low = 1 if positive else 0
         if value is None or not low <= value <= U64_MAX:
