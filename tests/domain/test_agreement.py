@@ -149,6 +149,13 @@ def test_available_is_capped_at_u64() -> None:
     assert pointer.available(CYCLE[1]) == 1  # the clock going back never offers more than was granted
 
 
+def test_a_revision_carries_at_most_u64_max() -> None:
+    pointer = Pointer.of(amount=U64_MAX, cap=False, cycles=12)
+    pointer.revise(CYCLE[3], amount=5)  # cycles 1 and 2 granted 2 * U64_MAX, none of it pulled
+    assert pointer.version.carry == U64_MAX
+    assert pointer.available(CYCLE[3]) == U64_MAX
+
+
 def test_state_precedence() -> None:
     version = Version.first(make_terms(expiry=CYCLE[5]))
     assert state(version, START - timedelta(days=1), None) == "pending"
