@@ -161,3 +161,15 @@ def test_redacted_urls_lose_credentials_and_query() -> None:
     assert redacted("https://hooks.example/p") == "https://hooks.example/p"
     assert destination_of("HTTPS://Hooks.Example:443/a?b") == "https://hooks.example"
     assert destination_of("http://127.0.0.1:8080/a") == "http://127.0.0.1:8080"
+
+
+def test_the_allow_list_and_the_retired_secret_in_the_environment() -> None:
+    from spsp_pull.config import ConfigError, from_environment
+
+    assert from_environment({}).outbound_targets == PUBLIC_ONLY
+    config = from_environment({"SPSP_WEBHOOK_ALLOW_NETS": "127.0.0.0/8, ::1/128"})
+    assert config.outbound_targets == LOOPBACK_ALLOWED
+    with pytest.raises(ConfigError, match="SPSP_WEBHOOK_ALLOW_NETS: 'localhost' is not a network"):
+        from_environment({"SPSP_WEBHOOK_ALLOW_NETS": "localhost"})
+    with pytest.raises(ConfigError, match="SPSP_WEBHOOK_SECRET is gone"):
+        from_environment({"SPSP_WEBHOOK_SECRET": "shared"})
