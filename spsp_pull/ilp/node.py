@@ -4,6 +4,11 @@ Embedded (the default): the server hosts a mini-accounts-style BTP endpoint, so 
 straight to it and gets `<server address>.<account>` by IL-DCP. Uplink: the server is one BTP client of an ILP
 connector (moneyd, ilp-connector) and learns its address and asset by IL-DCP. Exactly one BTP connection per
 uplink account: a connector delivers an account's packets to every socket logged in with it.
+
+What a payee is paid is decided by the node's link, once, when the answer arrives: a Fulfill its `send` hands
+back is paid (and the pull debits it); one that came after the Prepare expired, or whose fulfillment does not
+match, is refused there (R00 / F05, `stream.aio.plugin.accept_reply`) and pays nothing. The embedded endpoint
+keeps no balances of its own, so a refused Fulfill credits no account anywhere.
 """
 
 from __future__ import annotations

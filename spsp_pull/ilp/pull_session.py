@@ -8,6 +8,12 @@ so a JS puller's `receiveTotal` settles at once with a partial amount). Grants t
 are settled in the transaction that reserves the next chunk (one write per chunk; chunks double from
 `chunk_packets` up to `max_chunk_packets`); the rest when it ends. Only one stream per pointer sends at a
 time, across instances (a lease).
+
+A grant is closed only while nothing the pull sent is in flight: the payee may close its stream or the
+connection, or the connection fail, with Prepares out, and answer them later; every Fulfill the link accepts
+(until the Prepare's expiry) is debited. So the pull first stops the stream from sending more (`sendMax` =
+what is sent and in flight), waits until each Prepare is fulfilled, rejected or answered R00 at its expiry
+by the link, and only then settles.
 """
 
 from __future__ import annotations
@@ -91,6 +97,7 @@ class PullSession:
         turn = False
         for event in events:
             if isinstance(event, MoneySent) and event.stream_id == self._stream_id:
+                # Counted whatever state the stream or connection is in: the link accepted it, so it is paid.
                 self._budget.record_fulfilled(event.amount)
                 self.delivered += event.amount
                 turn = turn or self._turn_due()
@@ -144,7 +151,12 @@ class PullSession:
             self._conn.close(error_code=2, message="internal error")
             self._kick()
         finally:
-            await self._close_grants(final=True)
+            await self._drain()
+            try:
+                await self._close_grants(final=True)
+            except Exception:
+                # The grants stay open; recovery debits them in full once their lease runs out.
+                log.exception("pull on pointer %d: settling failed", self._pointer.id)
 
     async def _send_loop(self) -> None:
         sid = self._stream_id
@@ -155,25 +167,24 @@ class PullSession:
             await self._renew_sender_lease()
             view = self._conn.stream(sid)
             if not view.is_open:
-                break
+                break  # closed by the payee, or with the connection: `_run` drains what is in flight
             unused = self._budget.send_limit - view.total_sent - view.in_flight
             remote_room = self._local_units(view.remote_receive_max, view.remote_total_received)
             wanted = remote_room - unused - view.in_flight
             if self._rechunk_due(unused):
-                if view.in_flight:
+                if self._stop_sending():
                     # Let what is in flight settle before re-chunking; send nothing new meanwhile.
-                    self._conn.set_send_max(sid, view.total_sent + view.in_flight)
                     await self._wait_change(DRAIN_POLL)
                     continue
                 await self._close_grants(final=False)
-                self._conn.set_send_max(sid, max(self._budget.send_limit, view.total_sent))
+                self._allow_sending(self._budget.send_limit)
                 continue
             self._packet_seen = self._conn.max_packet_amount
             chunk = self._chunk_target(wanted)
             if wanted > 0 and not self._exhausted and unused < self._low_water(chunk):
                 # Reserve ahead by one chunk at most: what a crash can strand stays small.
                 await self._reserve(min(wanted, chunk))
-                self._conn.set_send_max(sid, self._budget.send_limit)
+                self._allow_sending(self._budget.send_limit)
                 self._kick()
                 continue
             if self._exhausted and unused <= 0 and view.in_flight == 0:
@@ -186,6 +197,37 @@ class PullSession:
                 self._kick()
                 break
             await self._wait_change(IDLE_CHECK)
+
+    def _stop_sending(self) -> int:
+        """Let the stream send nothing beyond what is in flight (its sendMax = sent + in flight); what is in
+        flight on it now (0: the grants may be closed)."""
+        sid = self._stream_id
+        assert sid is not None
+        view = self._conn.stream(sid)
+        if view.is_open:
+            self._conn.set_send_max(sid, view.total_sent + view.in_flight)
+        return view.in_flight
+
+    def _allow_sending(self, limit: int) -> None:
+        """Raise the stream's sendMax to what the grants cover (a stream closed meanwhile sends nothing)."""
+        sid = self._stream_id
+        assert sid is not None
+        view = self._conn.stream(sid)
+        if view.is_open:
+            self._conn.set_send_max(sid, max(limit, view.total_sent + view.in_flight))
+
+    async def _drain(self) -> None:
+        """Until nothing this pull sent is in flight. Bounded by the Prepares' expiry: the link answers each
+        (Fulfill, Reject, or R00 at its expiry; it refuses a later Fulfill), and the runner hands every
+        answer to the connection even after it closed or stopped. A Fulfill wakes it; a Reject (no event)
+        is noticed by polling, less often the longer the payee holds on (many may be draining at once)."""
+        poll = DRAIN_POLL
+        while True:
+            self._changed.clear()
+            if not self._stop_sending():
+                return
+            await self._wait_change(poll)
+            poll = min(2 * poll, IDLE_CHECK)
 
     def _low_water(self, chunk: int) -> int:
         """Reserve the next chunk when less than this is left unsent: half the first chunk, enough to cover
@@ -241,7 +283,7 @@ class PullSession:
                     for share in used_up:
                         await self._settle(share, notify=False)
                     raise RuntimeError("lost the sender lease") from None
-                if now >= deadline or self._conn.is_closed:
+                if now >= deadline or not self._conn.is_open:
                     self._exhausted = True
                     self._conn.close()
                     self._kick()
@@ -268,7 +310,13 @@ class PullSession:
 
     async def _close_grants(self, *, final: bool) -> None:
         """Settle every open grant in one transaction; at the end of the pull (`final`) it announces the
-        pull and releases the sender lease too."""
+        pull and releases the sender lease too. Only with nothing in flight (`_stop_sending() == 0`)."""
+        if self._stop_sending():
+            raise AssertionError("grants closed with Prepares in flight")
+        if self._budget.uncovered:
+            log.error(
+                "pointer %d: %d delivered beyond the reservations", self._pointer.id, self._budget.uncovered
+            )
         shares = self._budget.close_all()
         self._grant_times.clear()
         notify = self._notify if final and self.delivered > 0 else None

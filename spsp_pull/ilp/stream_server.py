@@ -20,6 +20,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from spsp_pull.domain.clock import Clock
 from spsp_pull.ilp.connection_budget import ConnectionBudget, ConnectionLimits, Kind, Refused
@@ -51,12 +52,15 @@ from stream.frames import StreamErrorCode
 from stream.oer import U64_MAX
 
 log = logging.getLogger(__name__)
+STOP_CLOSE_WAIT = 10.0  # seconds a shutdown lets connections close themselves (telling their peers)
+STOP_SETTLE_WAIT = 10.0  # seconds it then waits for the pulls to settle (nothing is in flight any more)
 
 
 @dataclass(frozen=True, slots=True)
 class StreamServerSettings:
     pull: PullSettings = field(default_factory=PullSettings)
     max_in_flight: int = 4
+    packet_timeout: timedelta = timedelta(seconds=30)  # how long each Prepare the server sends lives
     max_packet_amount: int | None = None  # a STREAM-side cap on what one Prepare carries
     limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
@@ -112,14 +116,19 @@ class StreamServer:
         return runner.handle_prepare(prepare)
 
     async def stop(self) -> None:
-        for runner in list(self._runners.values()):
+        """Close every connection (for a while, politely), then stop the runners: each waits for the Prepares
+        still in flight (bounded by their expiry), so every Fulfill reaches its pull, which settles then."""
+        runners = list(self._runners.values())
+        for runner in runners:
             runner.connection.close()
             runner.kick()
-        pending = [p.wait() for p in self._pulls]
+        if runners:
+            closing = [asyncio.ensure_future(runner.wait_closed()) for runner in runners]
+            await asyncio.wait(closing, timeout=STOP_CLOSE_WAIT)
+        await asyncio.gather(*(runner.stop() for runner in runners))
+        pending = [asyncio.ensure_future(p.wait()) for p in self._pulls]
         if pending:
-            await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 10)
-        for runner in list(self._runners.values()):
-            await runner.stop()
+            await asyncio.wait(pending, timeout=STOP_SETTLE_WAIT)
 
     @property
     def open_connections(self) -> int:
@@ -174,6 +183,7 @@ class StreamServer:
         options = ConnectionOptions(
             max_in_flight=self._settings.max_in_flight,
             max_packet_amount=self._settings.max_packet_amount,
+            packet_timeout=self._settings.packet_timeout,
             idle_timeout=self._settings.limits.idle_timeout,
         )
         connection = StreamConnection(

@@ -5,6 +5,9 @@ transaction, so concurrent pulls and payouts — across tasks, processes and ins
 hold more than the agreement allows. `settle` records what actually left and gives the rest back; `release`
 gives all of it back. A reservation whose owner died is closed by `recover_expired` once its lease has run
 out: it is debited in full, because some of it may have been delivered and nobody can prove otherwise.
+
+Lock order, in every transaction here: the pointer rows first (in id order), then their reservation rows (in
+id order). A path taking them the other way round would deadlock with one taking them this way.
 """
 
 from __future__ import annotations
@@ -92,8 +95,11 @@ async def settle_and_reserve(
             session, pointer_id, sender[0], now=now, ttl=sender[1]
         ):
             raise SenderBusy(str(pointer_id))
+        locked = await _lock_open(session, [reservation_id for reservation_id, _ in settle_first])
         settled = [
-            await _close_in(session, reservation_id, sent, now=now, state="settled", kind=None, notify=None)
+            _close_locked(
+                session, *locked[reservation_id], sent, now=now, state="settled", kind=None, notify=None
+            )
             for reservation_id, sent in settle_first
         ]
         grant = (
@@ -117,10 +123,11 @@ async def settle_all(
 
     All or nothing, as `settle_and_reserve`."""
     async with db.write() as session:
+        locked = await _lock_open(session, [reservation_id for reservation_id, _ in shares])
         settled = [
-            await _close_in(
+            _close_locked(
                 session,
-                reservation_id,
+                *locked[reservation_id],
                 sent,
                 now=now,
                 state="settled",
@@ -253,12 +260,58 @@ async def _close(
     notify: WebhookBody | None,
 ) -> Settlement:
     async with db.write() as session:
-        return await _close_in(session, reservation_id, sent, now=now, state=state, kind=kind, notify=notify)
+        locked = await _lock_open(session, [reservation_id])
+        return _close_locked(
+            session, *locked[reservation_id], sent, now=now, state=state, kind=kind, notify=notify
+        )
 
 
-async def _close_in(
+async def _lock_open(
+    session: AsyncSession, reservation_ids: Sequence[int]
+) -> dict[int, tuple[models.Reservation, models.Pointer]]:
+    """Lock the open reservations `reservation_ids` and their pointers in the one lock order: the pointer
+    rows (by id), then the reservation rows (by id); `ReservationClosed` if one is not open or unknown."""
+    if not reservation_ids:
+        return {}
+    wanted = set(reservation_ids)
+    pointer_ids = (
+        await session.scalars(
+            select(models.Reservation.pointer_id).where(models.Reservation.id.in_(wanted)).distinct()
+        )
+    ).all()
+    pointers = {
+        row.id: row
+        for row in (
+            await session.scalars(
+                select(models.Pointer)
+                .where(models.Pointer.id.in_(pointer_ids))
+                .order_by(models.Pointer.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        ).all()
+    }
+    rows = (
+        await session.scalars(
+            select(models.Reservation)
+            .where(models.Reservation.id.in_(wanted))
+            .order_by(models.Reservation.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    found = {reservation.id: reservation for reservation in rows if reservation.state == "open"}
+    for reservation_id in reservation_ids:
+        if reservation_id not in found:
+            raise ReservationClosed(str(reservation_id))
+    # A reservation never changes pointer, so the pointer read before the lock is the one locked.
+    return {rid: (reservation, pointers[reservation.pointer_id]) for rid, reservation in found.items()}
+
+
+def _close_locked(
     session: AsyncSession,
-    reservation_id: int,
+    reservation: models.Reservation,
+    row: models.Pointer,
     sent: int | None,
     *,
     now: datetime,
@@ -266,11 +319,8 @@ async def _close_in(
     kind: str | None,
     notify: WebhookBody | None,
 ) -> Settlement:
-    reservation = await session.get(models.Reservation, reservation_id, with_for_update=True)
-    if reservation is None or reservation.state != "open":
-        raise ReservationClosed(str(reservation_id))
-    row = await lock_pointer(session, models.Pointer.id == reservation.pointer_id)
-    assert row is not None
+    if reservation.state != "open":  # named twice in one batch
+        raise ReservationClosed(str(reservation.id))
     amount = reservation.amount
     sent = amount if sent is None else sent
     if not 0 <= sent <= amount:

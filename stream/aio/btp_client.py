@@ -35,6 +35,7 @@ from stream.aio.btp_session import (
 from stream.aio.plugin import (
     RESPONSE_TIMEOUT,
     IlpHandler,
+    accept_reply,
     answer,
     answer_budget,
     encode_reply,
@@ -293,9 +294,11 @@ class BtpClient:
             return reject(ilp.ErrorCode.R00_TRANSFER_TIMED_OUT, self._address, "expired before it was sent")
         reply = await session.call(ilp.encode(prepare), min(left, self._response_timeout))
         try:
-            return ilp.decode_reply(reply)
+            packet = ilp.decode_reply(reply)
         except DecodeError:
             return reject(ilp.ErrorCode.T00_INTERNAL_ERROR, self._address, "peer sent an invalid ILP reply")
+        # A late or non-matching Fulfill is refused here (R00 / F05), so the sender never counts it as paid.
+        return accept_reply(prepare, packet, self._address)
 
     async def ildcp(self, timeout: timedelta = ILDCP_TIMEOUT) -> ildcp.IldcpResponse:  # noqa: ASYNC109
         """Asks the parent for our address and asset (RFC 0031); raises IldcpError if it cannot tell."""

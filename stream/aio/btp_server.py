@@ -15,7 +15,6 @@ handler (anything else under our address), or nowhere (F02).
 """
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -48,6 +47,7 @@ from stream.aio.btp_session import (
 from stream.aio.plugin import (
     RESPONSE_TIMEOUT,
     IlpHandler,
+    accept_reply,
     answer,
     answer_budget,
     encode_reply,
@@ -276,19 +276,19 @@ class BtpServer:
     async def _exchange(
         self, session: BtpSession, prepare: ilp.Prepare, raw: bytes, budget: timedelta
     ) -> tuple[bytes, ilp.IlpReply]:
-        """The client's answer, encoded and decoded; a Fulfill not matching the condition becomes F05."""
+        """The client's answer, encoded and decoded, as the sender may accept it (`accept_reply`): a Fulfill
+        not matching the condition becomes F05, one that arrived after the Prepare expired R00 — refused here,
+        so it pays nothing (this endpoint keeps no balances: a client is paid exactly the Fulfills handed
+        back to the sender)."""
         reply = await session.call(raw, min(budget, self._response_timeout))
         try:
             packet = ilp.decode_reply(reply)
         except DecodeError:
             packet = reject(ilp.ErrorCode.T00_INTERNAL_ERROR, self.address, "invalid reply from client")
             return ilp.encode(packet), packet
-        if (
-            isinstance(packet, ilp.Fulfill)
-            and hashlib.sha256(packet.fulfillment).digest() != prepare.execution_condition
-        ):
-            packet = reject(ilp.ErrorCode.F05_WRONG_CONDITION, self.address, "wrong fulfillment")
-            return ilp.encode(packet), packet
+        accepted = accept_reply(prepare, packet, self.address)
+        if accepted is not packet:
+            return ilp.encode(accepted), accepted
         return reply, packet
 
 

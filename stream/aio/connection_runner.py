@@ -1,19 +1,28 @@
 """Drives a sans-I/O `StreamConnection` over an `IlpLink`: sends what it polls, feeds back replies, runs its
-timers, and hands its events to the owner. All protocol decisions stay in the connection."""
+timers, and hands its events to the owner. All protocol decisions stay in the connection.
+
+Every reply the link gives reaches the connection, whatever state it is in: a Fulfill the link returned was
+accepted (paid), so its owner must hear of it (`MoneySent`) to account for it — also while stopping."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from stream import ilp
-from stream.aio.plugin import IlpLink
+from stream.aio.plugin import IlpLink, reject, time_left
 from stream.connection import ConnectionClosed, Event, OutgoingPrepare, StreamConnection
 
 EventHandler = Callable[[list[Event]], None]
 Clock = Callable[[], datetime]
+
+# How long `stop` waits beyond the latest expiry of what is in flight for the link to give its answer.
+STOP_GRACE = timedelta(seconds=1)
+
+_log = logging.getLogger(__name__)
 
 
 def system_now() -> datetime:
@@ -34,7 +43,8 @@ class ConnectionRunner:
         self._on_events = on_events
         self._now = now
         self._wake = asyncio.Event()
-        self._sends: set[asyncio.Task[None]] = set()
+        self._sends: dict[asyncio.Task[None], OutgoingPrepare] = {}
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.closed = asyncio.Event()
@@ -57,12 +67,32 @@ class ConnectionRunner:
         await self.closed.wait()
 
     async def stop(self) -> None:
-        """Stop driving at once (in-flight Prepares are abandoned): for shutdown only."""
-        for task in [*self._sends, *([self._task] if self._task else [])]:
-            task.cancel()
-        for task in [*self._sends, *([self._task] if self._task else [])]:
+        """Stop driving: nothing new is sent, and the Prepares in flight are waited for, so that every Fulfill
+        the link accepts reaches the connection and its owner (shutdown must not lose a debit).
+
+        Each ends by its expiry (the link answers R00 then, and refuses a Fulfill after it). One the link
+        still holds `STOP_GRACE` after the latest expiry is given up as R00: whatever answer it might still
+        get is past its expiry, and the link refuses that."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._task
+        self._disarm_timer()
+        # Nothing is added to `_sends` from here on: the pump is gone and replies no longer send more.
+        if pending := [task for task in self._sends if not task.done()]:
+            latest = max(time_left(self._sends[task].prepare) for task in pending)
+            await asyncio.wait(pending, timeout=(max(latest, timedelta(0)) + STOP_GRACE).total_seconds())
+        abandoned = [(task, out) for task, out in self._sends.items() if not task.done()]
+        for task, _ in abandoned:
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in abandoned), return_exceptions=True)
+        expired = reject(
+            ilp.ErrorCode.R00_TRANSFER_TIMED_OUT, self.connection.local_address, "no answer before expiry"
+        )
+        for _, out in abandoned:
+            self.connection.handle_reply(out.id, expired, self._now())  # ignored if it was answered
+        self._dispatch()
         self.closed.set()
 
     async def _pump(self) -> None:
@@ -109,16 +139,24 @@ class ConnectionRunner:
 
     def _send(self, out: OutgoingPrepare) -> None:
         task = asyncio.get_running_loop().create_task(self._exchange(out))
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
+        self._sends[task] = out
+        task.add_done_callback(self._forget_send)
+
+    def _forget_send(self, task: asyncio.Task[None]) -> None:
+        self._sends.pop(task, None)
 
     async def _exchange(self, out: OutgoingPrepare) -> None:
-        reply = await self._link.send(out.prepare)
+        try:
+            reply = await self._link.send(out.prepare)
+        except Exception:
+            # A link that raises handed back no Fulfill: nothing was accepted.
+            _log.exception("ILP link failed to send a Prepare")
+            reply = reject(ilp.ErrorCode.T00_INTERNAL_ERROR, self.connection.local_address, "link failed")
         connection = self.connection
         now = self._now()
         connection.handle_reply(out.id, reply, now)
         self._dispatch()
-        if isinstance(reply, ilp.Reject) or not connection.is_open:
+        if self._stopping or isinstance(reply, ilp.Reject) or not connection.is_open:
             # Back-off timers, closing: the pump decides.
             self._wake.set()
             return

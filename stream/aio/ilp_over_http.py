@@ -6,7 +6,8 @@ of the 200 response. Both peers run such a route; requests carry `Authorization:
     reply = await link.send(prepare)             # Prepares to the peer
     await link.close()
 
-HTTP failures become Rejects: no connection T01, no answer before expiry R00, 429 T05, 5xx T00, other 4xx F00.
+HTTP failures become Rejects: no connection T01, no answer before expiry R00, 429 T05, 5xx T00, other 4xx F00;
+so does a Fulfill that came after the Prepare expired (R00) or does not match its condition (F05).
 """
 
 import hmac
@@ -22,6 +23,7 @@ from stream import ilp
 from stream.aio.plugin import (
     RESPONSE_TIMEOUT,
     IlpHandler,
+    accept_reply,
     answer,
     answer_budget,
     encode_reply,
@@ -95,9 +97,11 @@ class IlpOverHttp:
         except (aiohttp.ClientError, OSError):
             return self._reject(ilp.ErrorCode.T01_PEER_UNREACHABLE, "peer unreachable")
         try:
-            return ilp.decode_reply(body)
+            reply = ilp.decode_reply(body)
         except DecodeError:
             return self._reject(ilp.ErrorCode.T00_INTERNAL_ERROR, "peer sent an invalid ILP reply")
+        # A late or non-matching Fulfill is refused here (R00 / F05), so the sender never counts it as paid.
+        return accept_reply(prepare, reply, self.address)
 
     def _http_error(self, status: int) -> ilp.Reject:
         if status == HTTPStatus.TOO_MANY_REQUESTS:

@@ -2,10 +2,12 @@
 
 An `IlpLink` is one place on the network: it sends Prepares and hands the Prepares it receives to one handler.
 `send` never raises for protocol failures: a peer that does not answer in time yields an R00 Reject, a lost
-connection a T01 Reject.
+connection a T01 Reject. A Fulfill `send` returns is one this side accepted, so it is paid: every link passes
+its peer's answer through `accept_reply`, which refuses Fulfills that came too late or do not match.
 """
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -37,6 +39,29 @@ def reject(code: str, triggered_by: str, message: str = "", data: bytes = b"") -
 def time_left(prepare: ilp.Prepare) -> timedelta:
     """Until `prepare` expires (negative once it has)."""
     return prepare.expires_at - datetime.now(UTC)
+
+
+def accept_reply(
+    prepare: ilp.Prepare, reply: ilp.IlpReply, triggered_by: str, now: datetime | None = None
+) -> ilp.IlpReply:
+    """What a sender may accept as the answer to `prepare`: a Fulfill counts (is paid) only when its
+    fulfillment hashes to the condition (else F05) and it arrived before the Prepare expired.
+
+    A Fulfill at or after `expires_at` is refused with R00, not silently paid: the expiry is the limit every
+    hop agreed to, the sender has given up on the packet (its own timer answered R00, or is about to), and
+    whatever the peer did with the money after that is the peer's risk. Links call this the moment the answer
+    arrives, so the decision is made once, where the money moves."""
+    if not isinstance(reply, ilp.Fulfill):
+        return reply
+    if hashlib.sha256(reply.fulfillment).digest() != prepare.execution_condition:
+        return reject(
+            ilp.ErrorCode.F05_WRONG_CONDITION, triggered_by, "fulfillment does not match the condition"
+        )
+    if (now or datetime.now(UTC)) >= prepare.expires_at:
+        return reject(
+            ilp.ErrorCode.R00_TRANSFER_TIMED_OUT, triggered_by, "fulfilled after the prepare expired"
+        )
+    return reply
 
 
 def answer_budget(prepare: ilp.Prepare) -> timedelta | None:
