@@ -29,6 +29,7 @@ from spsp_pull.metrics import Metrics
 from spsp_pull.rates import Asset, StaticRates
 from spsp_pull.store import pointers, reservations
 from spsp_pull.store.accounts import ensure_admin
+from spsp_pull.store.audit import audit_ledger
 from spsp_pull.store.database import Database
 from spsp_pull.store.pointers import NewPointer
 from spsp_pull.store.records import PointerRecord
@@ -152,11 +153,7 @@ async def served(
 
 
 async def assert_ledger_sound(db: Database) -> None:
-    """The ledger audit, where the project has one: every pointer's counters explained by its ledger."""
-    try:
-        from spsp_pull.store.audit import audit_ledger
-    except ImportError:
-        return
+    """The ledger audit: every counter explained by the ledger, nothing debited beyond the terms."""
     report = await audit_ledger(db, now=datetime.now(UTC))
     assert report.clean, report.to_json()
 
