@@ -138,6 +138,14 @@ class ScriptedPayee:
         )
         await self._ws.send(btp.encode(btp.ilp_response(incoming.request_id, ilp.encode(fulfill))))
 
+    async def reject(self, incoming: Incoming) -> None:
+        """Answer with an F99 Reject, its STREAM reply saying nothing arrived."""
+        reply = StreamPacket(incoming.packet.sequence, IlpPacketType.REJECT, 0)
+        rejected = ilp.Reject(
+            ilp.ErrorCode.F99_APPLICATION_ERROR, self.address, "", encrypt_packet(self._keys, reply)
+        )
+        await self._ws.send(btp.encode(btp.ilp_response(incoming.request_id, ilp.encode(rejected))))
+
     async def receive_until_closed(self) -> int:
         """An honest payee: fulfil everything until the server closes our stream; what arrived."""
         received = 0

@@ -48,13 +48,23 @@ class PaidCounter:
 
     def __init__(self, inner: IlpLink) -> None:
         self._inner = inner
+        self._paid_more = asyncio.Event()
         self.paid = 0
 
     async def send(self, prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject:
         reply = await self._inner.send(prepare)
         if isinstance(reply, ilp.Fulfill):
             self.paid += prepare.amount
+            self._paid_more.set()
         return reply
+
+    async def paid_at_least(self, amount: int) -> None:
+        """Until `paid` reaches `amount` (the sender has then handled those Fulfills: it runs on in the same
+        step)."""
+        async with asyncio.timeout(10):
+            while self.paid < amount:
+                self._paid_more.clear()
+                await self._paid_more.wait()
 
     def set_handler(self, handler: IlpHandler) -> None:
         self._inner.set_handler(handler)
@@ -203,6 +213,31 @@ async def test_closing_the_connection_with_a_prepare_in_flight_then_fulfilling_i
             await honest.open(10_000_000)
             assert await honest.receive_until_closed() == 0
         assert (await s.settled(record)).usage.pulled_total == 1_000_000
+    await assert_ledger_sound(db)
+
+
+async def test_the_pull_settles_only_once_the_last_prepare_in_flight_has_expired(db: Database) -> None:
+    """Four Prepares in flight when the payee closes the stream: one fulfilled at once, one rejected, one
+    fulfilled late, one never answered. The grants stay open until that one has expired."""
+    async with served(db, packet_timeout=timedelta(seconds=2), max_packet_amount=250_000) as s:
+        record = await s.pointer(1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open(1_000_000)
+            first, second, third, fourth = await payee.money_prepares(1_000_000)
+            await payee.fulfil(first)
+            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "bye"))
+            await payee.reject(second)
+            await payee.fulfil(third)
+            await s.node.counter.paid_at_least(500_000)
+            assert datetime.now(UTC) < fourth.prepare.expires_at
+            assert await reservations.open_reservations(s.db, record.id)  # `fourth` is still in flight
+            after = await s.settled(record)
+            assert datetime.now(UTC) >= fourth.prepare.expires_at
+        assert s.paid == after.usage.pulled_total == 500_000
+        async with await s.payee(record, "honest") as honest:
+            await honest.open(10_000_000)
+            assert await honest.receive_until_closed() == 500_000
+        assert s.paid == (await s.settled(record)).usage.pulled_total == 1_000_000
     await assert_ledger_sound(db)
 
 
