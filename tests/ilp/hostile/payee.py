@@ -1,0 +1,259 @@
+"""A scripted, hostile payee: raw control of every BTP frame, every ILP reply and every STREAM frame.
+
+Built on the project's sans-I/O codecs (`stream.btp`, `stream.ilp`, `stream.ildcp`, `stream.packet`,
+`stream.frames`, `stream.crypto`) over a plain websocket, so a script can do what no well-behaved client
+does: answer a Prepare twice, answer it late, out of order or never, drop the link with Prepares in flight,
+and send any frame in a packet of its own. It keeps the books a test needs: which Prepares it fulfilled
+before their expiry (what it was paid) and which after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from stream import btp, ildcp, ilp
+from stream.crypto import StreamKeys, random_condition
+from stream.errors import DecodeError, DecryptionError
+from stream.frames import (
+    ConnectionAssetDetails,
+    ConnectionClose,
+    ConnectionNewAddress,
+    Frame,
+    StreamClose,
+    StreamMaxMoney,
+    StreamMoney,
+)
+from stream.packet import StreamPacket, decrypt_packet, encrypt_packet
+
+REQUEST_TIMEOUT = timedelta(seconds=10)
+OUR_PREPARE_LIFETIME = timedelta(seconds=10)
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingPrepare:
+    """A Prepare the server sent us, with the request id to answer it by."""
+
+    request_id: int
+    prepare: ilp.Prepare
+    packet: StreamPacket | None  # None when its data is not STREAM data for our connection
+
+    @property
+    def amount(self) -> int:
+        return self.prepare.amount
+
+    @property
+    def money_streams(self) -> tuple[int, ...]:
+        frames = self.packet.frames if self.packet is not None else ()
+        return tuple(f.stream_id for f in frames if isinstance(f, StreamMoney))
+
+    def expired(self, margin: timedelta = timedelta(0)) -> bool:
+        return datetime.now(UTC) >= self.prepare.expires_at - margin
+
+
+class RawBtpLink:
+    """One BTP websocket to the server's embedded endpoint; our requests are matched to their answers, the
+    server's Prepares queue up for the script to answer (or not) as it likes."""
+
+    def __init__(self, url: str, username: str, token: str) -> None:
+        self._url = url
+        self.username = username
+        self._token = token
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[btp.BtpPacket]] = {}
+        self.incoming: asyncio.Queue[tuple[int, ilp.Prepare]] = asyncio.Queue()
+
+    async def connect(self) -> None:
+        self._ws = await connect(self._url, open_timeout=10)
+        self._reader = asyncio.get_running_loop().create_task(self._read(self._ws))
+        answer = await self._request(btp.auth_message(self._request_id(), self.username, self._token))
+        if not isinstance(answer, btp.Response):
+            raise ConnectionError(f"BTP auth refused: {answer}")
+
+    async def drop(self) -> None:
+        """Close the websocket at once, whatever is in flight either way."""
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._ws = None
+
+    async def send(self, prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject:
+        answer = await self._request(btp.ilp_message(self._request_id(), ilp.encode(prepare)))
+        payload = btp.ilp_payload(answer) if isinstance(answer, btp.Response) else None
+        if payload is None:
+            raise ConnectionError(f"no ILP reply to our Prepare: {answer}")
+        return ilp.decode_reply(payload)
+
+    async def respond(self, request_id: int, reply: ilp.Fulfill | ilp.Reject) -> None:
+        """Answer the server's request `request_id` (as often as the script likes)."""
+        assert self._ws is not None
+        with contextlib.suppress(ConnectionClosed):
+            await self._ws.send(btp.encode(btp.ilp_response(request_id, ilp.encode(reply))))
+
+    def _request_id(self) -> int:
+        return random.getrandbits(32)
+
+    async def _request(self, message: btp.Message) -> btp.BtpPacket:
+        assert self._ws is not None
+        future: asyncio.Future[btp.BtpPacket] = asyncio.get_running_loop().create_future()
+        self._pending[message.request_id] = future
+        try:
+            await self._ws.send(btp.encode(message))
+            async with asyncio.timeout(REQUEST_TIMEOUT.total_seconds()):
+                return await future
+        finally:
+            del self._pending[message.request_id]
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            async for data in ws:
+                assert isinstance(data, bytes)
+                packet = btp.decode(data)
+                if isinstance(packet, btp.Response | btp.Error):
+                    future = self._pending.get(packet.request_id)
+                    if future is not None and not future.done():
+                        future.set_result(packet)
+                elif isinstance(packet, btp.Message) and (payload := btp.ilp_payload(packet)) is not None:
+                    self.incoming.put_nowait((packet.request_id, ilp.decode_prepare(payload)))
+
+
+class HostilePayee:
+    """A STREAM client of one pull pointer, frame by frame. `paid` is what it fulfilled before expiry."""
+
+    def __init__(self, link: RawBtpLink, destination: str, shared_secret: bytes) -> None:
+        self.link = link
+        self.destination = destination
+        self.keys = StreamKeys(shared_secret)
+        self.address = ""
+        self.asset = ildcp.IldcpResponse("", 0, "")
+        self._sequence = 0
+        self.paid = 0
+        self.fulfilled_late = 0
+        self.fulfilled: set[int] = set()  # request ids answered with a Fulfill before their expiry
+        self.answered_control = 0
+        self._control: asyncio.Task[None] | None = None
+        self._money: asyncio.Queue[IncomingPrepare] = asyncio.Queue()
+
+    @classmethod
+    async def join(cls, btp_url: str, username: str, destination: str, shared_secret: bytes) -> HostilePayee:
+        link = RawBtpLink(btp_url, username, "token-" + secrets.token_hex(8))
+        payee = cls(link, destination, shared_secret)
+        await payee.connect()
+        return payee
+
+    async def connect(self) -> None:
+        """(Re)connect the link, learn our address (IL-DCP), and answer control Prepares from now on."""
+        await self.link.connect()
+        reply = await self.link.send(ildcp.request_prepare(datetime.now(UTC) + REQUEST_TIMEOUT))
+        assert isinstance(reply, ilp.Fulfill), reply
+        self.asset = ildcp.parse_response(reply)
+        self.address = self.asset.client_address
+        self._control = asyncio.get_running_loop().create_task(self._sort_incoming())
+
+    async def drop_link(self) -> None:
+        if self._control is not None:
+            self._control.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._control
+        await self.link.drop()
+        self.link.incoming = asyncio.Queue()
+
+    # --- what we send ---------------------------------------------------------------------------------------
+
+    async def send_frames(self, *frames: Frame, amount: int = 0) -> ilp.Fulfill | ilp.Reject:
+        """One Prepare of ours on the connection carrying `frames` (and `amount`, fulfillable when > 0)."""
+        self._sequence += 1
+        packet = StreamPacket(self._sequence, ilp.IlpPacketType.PREPARE, 0, frames)
+        data = encrypt_packet(self.keys, packet)
+        condition = self.keys.condition(data) if amount else random_condition()
+        prepare = ilp.Prepare(
+            amount=amount,
+            expires_at=datetime.now(UTC) + OUR_PREPARE_LIFETIME,
+            execution_condition=condition,
+            destination=self.destination,
+            data=data,
+        )
+        return await self.link.send(prepare)
+
+    async def open_stream(self, stream_id: int = 1, receive_max: int = 2**64 - 1) -> None:
+        """Tell the server where we are and what we will take on `stream_id`: the pull starts."""
+        reply = await self.send_frames(
+            ConnectionNewAddress(self.address),
+            ConnectionAssetDetails(self.asset.asset_code, self.asset.asset_scale),
+            StreamMaxMoney(stream_id, receive_max, 0),
+        )
+        assert isinstance(reply, ilp.Reject), reply  # unfulfillable: the server only reads the frames
+
+    async def close_stream(self, stream_id: int = 1) -> None:
+        await self.send_frames(StreamClose(stream_id, 1, "payee closes the stream"))
+
+    async def close_connection(self) -> None:
+        await self.send_frames(ConnectionClose(1, "payee closes the connection"))
+
+    # --- what the server sends us ---------------------------------------------------------------------------
+
+    async def next_money(self, within: timedelta = timedelta(seconds=10)) -> IncomingPrepare:
+        async with asyncio.timeout(within.total_seconds()):
+            return await self._money.get()
+
+    async def money(self, count: int, within: timedelta = timedelta(seconds=10)) -> list[IncomingPrepare]:
+        return [await self.next_money(within) for _ in range(count)]
+
+    def pending_money(self) -> int:
+        return self._money.qsize()
+
+    async def fulfill(self, incoming: IncomingPrepare) -> None:
+        """Answer with the right fulfillment and a STREAM reply, and book it as paid if still in time."""
+        in_time = not incoming.expired()
+        await self.link.respond(incoming.request_id, self.fulfillment(incoming))
+        if in_time and incoming.request_id not in self.fulfilled:
+            self.fulfilled.add(incoming.request_id)
+            self.paid += incoming.amount
+        elif not in_time:
+            self.fulfilled_late += incoming.amount
+
+    def fulfillment(self, incoming: IncomingPrepare) -> ilp.Fulfill:
+        sequence = incoming.packet.sequence if incoming.packet is not None else 0
+        reply = StreamPacket(sequence, ilp.IlpPacketType.FULFILL, incoming.amount, ())
+        return ilp.Fulfill(self.keys.fulfillment(incoming.prepare.data), encrypt_packet(self.keys, reply))
+
+    async def reject(
+        self, incoming: IncomingPrepare, code: str = ilp.ErrorCode.F99_APPLICATION_ERROR
+    ) -> None:
+        sequence = incoming.packet.sequence if incoming.packet is not None else 0
+        reply = StreamPacket(sequence, ilp.IlpPacketType.REJECT, 0, ())
+        data = encrypt_packet(self.keys, reply)
+        await self.link.respond(incoming.request_id, ilp.Reject(code, self.address, "payee refuses", data))
+
+    async def _sort_incoming(self) -> None:
+        """Money Prepares go to the script; amount-0 (control) Prepares are answered at once, as any
+        receiver does (F99 with a STREAM reply)."""
+        while True:
+            request_id, prepare = await self.link.incoming.get()
+            try:
+                packet: StreamPacket | None = decrypt_packet(self.keys, prepare.data)
+            except (DecryptionError, DecodeError):
+                packet = None
+            incoming = IncomingPrepare(request_id, prepare, packet)
+            if prepare.amount == 0:
+                self.answered_control += 1
+                await self.reject(incoming)
+            else:
+                self._money.put_nowait(incoming)
+
+
+def until(deadline: timedelta) -> Callable[[], bool]:
+    """A predicate that turns true once `deadline` has passed from now (for bounded script loops)."""
+    end = datetime.now(UTC) + deadline
+    return lambda: datetime.now(UTC) >= end
