@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import random
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -30,7 +29,6 @@ from stream.frames import (
     Frame,
     StreamClose,
     StreamMaxMoney,
-    StreamMoney,
 )
 from stream.packet import StreamPacket, decrypt_packet, encrypt_packet
 
@@ -49,11 +47,6 @@ class IncomingPrepare:
     @property
     def amount(self) -> int:
         return self.prepare.amount
-
-    @property
-    def money_streams(self) -> tuple[int, ...]:
-        frames = self.packet.frames if self.packet is not None else ()
-        return tuple(f.stream_id for f in frames if isinstance(f, StreamMoney))
 
     def expired(self, margin: timedelta = timedelta(0)) -> bool:
         return datetime.now(UTC) >= self.prepare.expires_at - margin
@@ -141,7 +134,6 @@ class HostilePayee:
         self.paid = 0
         self.fulfilled_late = 0
         self.fulfilled: set[int] = set()  # request ids answered with a Fulfill before their expiry
-        self.answered_control = 0
         self._control: asyncio.Task[None] | None = None
         self._money: asyncio.Queue[IncomingPrepare] = asyncio.Queue()
 
@@ -210,9 +202,6 @@ class HostilePayee:
     async def money(self, count: int, within: timedelta = timedelta(seconds=10)) -> list[IncomingPrepare]:
         return [await self.next_money(within) for _ in range(count)]
 
-    def pending_money(self) -> int:
-        return self._money.qsize()
-
     async def fulfill(self, incoming: IncomingPrepare) -> None:
         """Answer with the right fulfillment and a STREAM reply, and book it as paid if still in time."""
         in_time = not incoming.expired()
@@ -247,13 +236,6 @@ class HostilePayee:
                 packet = None
             incoming = IncomingPrepare(request_id, prepare, packet)
             if prepare.amount == 0:
-                self.answered_control += 1
                 await self.reject(incoming)
             else:
                 self._money.put_nowait(incoming)
-
-
-def until(deadline: timedelta) -> Callable[[], bool]:
-    """A predicate that turns true once `deadline` has passed from now (for bounded script loops)."""
-    end = datetime.now(UTC) + deadline
-    return lambda: datetime.now(UTC) >= end
