@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import aiohttp
@@ -19,31 +21,54 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from spsp_pull import config as config_module
 from spsp_pull.bridge.cli import add_payout_cli
-from spsp_pull.payment_pointer import InvalidPaymentPointer, resolve
+from spsp_pull.cli_errors import (
+    CliError,
+    ExitStatus,
+    Refused,
+    Unreachable,
+    UsageError,
+    as_cli_error,
+    http_error,
+)
+from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.money import parse_amount
+from spsp_pull.http_problem import json_or_text
+from spsp_pull.payment_pointer import client_ssl_context, pointer_token
 
 DEFAULT_SERVER = "http://127.0.0.1:6000"
 Command = Callable[[argparse.Namespace], int]
 
-
-class CliError(Exception):
-    """Shown to the user as one line; exit status 1."""
+__all__ = ["CliError", "build_parser", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    command: Command = args.command
+    """Run one command; a failure ends with one line on stderr and its ExitStatus (see cli_errors)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in arguments
     try:
+        args = build_parser().parse_args(arguments)
+        command: Command = args.command
         return command(args)
-    except (CliError, config_module.ConfigError, InvalidPaymentPointer) as exc:
-        print(f"spsp-pull: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        return 130
+        return ExitStatus.INTERRUPTED
+    except Exception as exc:
+        error = as_cli_error(exc)
+        if debug:
+            traceback.print_exc()
+        print(f"spsp-pull: {error.line()}", file=sys.stderr)
+        return error.status
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments are a UsageError (one line, ExitStatus.USAGE), not argparse's exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}", f"see {self.prog} --help")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="spsp-pull", description="Interledger SPSP pull-pointer server")
+    parser = _Parser(prog="spsp-pull", description="Interledger SPSP pull-pointer server")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the server (SQLite and an embedded ILP endpoint by default)")
@@ -91,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_terms_arguments(create, required=True)
     create.add_argument("--webhook")
     create.add_argument("--description")
+    create.add_argument(
+        "--output", choices=["json", "pointer"], default="json", help="print the pointer alone (for scripts)"
+    )
 
     update = client(
         "update",
@@ -143,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("pointer", help="$host/path payment pointer or http(s) URL")
         p.add_argument(
             "--btp",
+            type=btp_url_argument,
             default=os.environ.get("SPSP_PAYEE_BTP"),
             help="your BTP account: btp+ws://user:token@host:port (SPSP_PAYEE_BTP; default: a new account "
             "at 127.0.0.1:7768, the pull server's embedded endpoint or moneyd)",
@@ -153,18 +182,22 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     pull_cmd = payee("pull", "pull from a pull pointer (as the payee)", cmd_pull)
-    pull_cmd.add_argument("--amount", type=int, help="how much to pull (default: all that is available)")
+    pull_cmd.add_argument(
+        "--amount", type=amount_argument, help="how much to pull (default: all that is available)"
+    )
     pull_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
 
     send_cmd = payee("send", "push a payment to a payment pointer", cmd_send)
-    send_cmd.add_argument("--amount", type=int, required=True)
+    send_cmd.add_argument("--amount", type=amount_argument, required=True)
 
     subscribe = payee(
         "subscribe", "pull once per cycle of a pull pointer, resuming after restarts", cmd_subscribe
     )
-    subscribe.add_argument("--amount", type=int, required=True, help="to pull each cycle")
+    subscribe.add_argument("--amount", type=amount_argument, required=True, help="to pull each cycle")
     subscribe.add_argument("--state", type=Path, required=True, help="state file (last cycle pulled)")
-    subscribe.add_argument("--cycles", type=int, help="stop after this many pulls")
+    subscribe.add_argument(
+        "--cycles", type=positive_count, help="stop after this many pulls (or when the agreement is over)"
+    )
 
     add_payout_cli(sub, client)
 
@@ -179,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     jwt_cmd.add_argument("--jti", help="token id, for revocation")
     jwt_cmd.add_argument("--expires-in", type=int, help="JWT lifetime in seconds (exp claim)")
     jwt_cmd.set_defaults(command=cmd_jwt)
+    for command_parser in sub.choices.values():
+        command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
     return parser
 
 
@@ -194,6 +229,36 @@ def seconds(text: str) -> timedelta:
     if not value.is_finite() or not 0 < value <= MAX_TIMEOUT_SECONDS:
         raise argparse.ArgumentTypeError(f"not a number of seconds from 0 to {MAX_TIMEOUT_SECONDS}: {text!r}")
     return timedelta(microseconds=int(value * 1_000_000))
+
+
+def amount_argument(text: str) -> int:
+    """An amount in minor units on the command line: 1..2^64-1, as the server takes it."""
+    try:
+        return parse_amount(text, "the amount")
+    except InputError as error:
+        raise argparse.ArgumentTypeError(f"{error.detail}, in minor units (got {text!r})") from None
+
+
+def positive_count(text: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to 999999999, got {text!r}")
+    return int(text)
+
+
+def btp_url_argument(text: str) -> str:
+    """`btp+ws://user:token@host:port`: the payee's account; both user and token are needed."""
+    from stream.aio.btp_client import parse_btp_url
+
+    try:
+        url = parse_btp_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (btp+ws://user:token@host:port)") from None
+    if not url.username or not url.token:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no credentials: give btp+ws://user:token@host:port (any user name and a token "
+            "of your choice at the pull server's embedded endpoint)"
+        )
+    return text
 
 
 def add_terms_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -257,7 +322,10 @@ def api_key(args: argparse.Namespace) -> str:
     token_file = Path(os.environ.get("SPSP_DATA_DIR", config_module.DEFAULT_DATA_DIR)) / "auth-token"
     if token_file.exists():
         return token_file.read_text().strip()
-    raise CliError("no API key: pass --api-key or set SPSP_API_KEY")
+    raise UsageError(
+        f"no API key (and no {token_file})",
+        "pass --api-key, set SPSP_API_KEY, or run where the server's data directory is (SPSP_DATA_DIR)",
+    )
 
 
 def call(args: argparse.Namespace, method: str, path: str, body: object = None) -> Any:
@@ -267,20 +335,26 @@ def call(args: argparse.Namespace, method: str, path: str, body: object = None) 
 async def _request(method: str, url: str, key: str | None, body: object) -> Any:
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     timeout = aiohttp.ClientTimeout(total=30)
+    tls = client_ssl_context() if url.startswith("https:") else True
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(method, url, json=body, headers=headers) as response,
+            session.request(method, url, json=body, headers=headers, ssl=tls) as response,
         ):
-            text = await response.text()
-            data = json.loads(text) if text else None
+            data = json_or_text(await response.text())
             if response.status >= 400:
-                detail = data.get("detail") or data.get("message") if isinstance(data, dict) else text
-                code = data.get("code") or data.get("id") if isinstance(data, dict) else response.status
-                raise CliError(f"{response.status} {code}: {detail}")
+                raise http_error(
+                    response.status,
+                    data,
+                    hint_404="check the token, and that the API key is the key of the account that owns it",
+                    hint_401="check --api-key / SPSP_API_KEY (the admin key: <data dir>/auth-token)",
+                )
             return data
-    except aiohttp.ClientError as exc:
-        raise CliError(f"cannot reach {url}: {exc}") from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Unreachable(
+            f"cannot reach {url}: {exc or 'timed out'}",
+            "is the server running? start it with scripts/serve, or give --server / SPSP_SERVER",
+        ) from None
 
 
 def show_json(value: object) -> int:
@@ -289,7 +363,11 @@ def show_json(value: object) -> int:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    return show_json(call(args, "POST", "/", terms_body(args)))
+    created = call(args, "POST", "/", terms_body(args))
+    if args.output == "pointer":
+        print(created["pointer"])
+        return 0
+    return show_json(created)
 
 
 def cmd_update(args: argparse.Namespace) -> int:
@@ -299,11 +377,11 @@ def cmd_update(args: argparse.Namespace) -> int:
     if args.metadata is not None:
         body["metadata"] = json_object_or_null(args.metadata, "--metadata")
     if not body:
-        raise CliError(
+        raise UsageError(
             "nothing to change: give --cycles, --amount, --interval, --cap, --expiry, --webhook, "
             "--no-webhook, --description or --metadata"
         )
-    return show_json(call(args, "PATCH", f"/pointers/{args.token}", body))
+    return show_json(call(args, "PATCH", f"/pointers/{pointer_token(args.token)}", body))
 
 
 def json_object_or_null(text: str, option: str) -> dict[str, Any] | None:
@@ -315,15 +393,15 @@ def json_object_or_null(text: str, option: str) -> dict[str, Any] | None:
         return None
     if isinstance(value, dict):
         return value
-    raise CliError(f"{option} must be a JSON object (or null)")
+    raise UsageError(f"{option} must be a JSON object (or null)")
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    return show_json(call(args, "DELETE", f"/pointers/{args.token}"))
+    return show_json(call(args, "DELETE", f"/pointers/{pointer_token(args.token)}"))
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    return show_json(call(args, "GET", f"/pointers/{args.token}"))
+    return show_json(call(args, "GET", f"/pointers/{pointer_token(args.token)}"))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -331,22 +409,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    url = resolve(args.pointer)
-    return show_json(asyncio.run(_spsp_query(url)))
+    from spsp_pull.payee import fetch_spsp
 
-
-async def _spsp_query(url: str) -> Any:
-    headers = {"Accept": "application/spsp4+json, application/spsp+json"}
-    async with (
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-        session.get(url, headers=headers) as response,
-    ):
-        data = json.loads(await response.text())
-        if response.status >= 400:
-            raise CliError(
-                f"{response.status}: {data.get('message', data) if isinstance(data, dict) else data}"
-            )
-        return data
+    return show_json(asyncio.run(fetch_spsp(args.pointer)))
 
 
 def payee_btp(args: argparse.Namespace) -> str:
@@ -356,7 +421,7 @@ def payee_btp(args: argparse.Namespace) -> str:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from spsp_pull.payee import SpspError, pull
+    from spsp_pull.payee import pull
 
     def progress(received: int) -> None:
         if args.quiet:
@@ -368,19 +433,16 @@ def cmd_pull(args: argparse.Namespace) -> int:
         else:
             print(f"\rreceived {received}", end="", file=sys.stderr, flush=True)
 
-    try:
-        outcome = asyncio.run(
-            pull(
-                args.pointer,
-                args.amount,
-                btp_url=payee_btp(args),
-                time_limit=args.timeout,
-                max_in_flight=args.window,
-                on_progress=progress,
-            )
+    outcome = asyncio.run(
+        pull(
+            args.pointer,
+            args.amount,
+            btp_url=payee_btp(args),
+            time_limit=args.timeout,
+            max_in_flight=args.window,
+            on_progress=progress,
         )
-    except SpspError as exc:
-        raise CliError(str(exc)) from None
+    )
     if not args.quiet:
         print(file=sys.stderr)
     why = {
@@ -391,26 +453,24 @@ def cmd_pull(args: argparse.Namespace) -> int:
     detail = f": {outcome.detail}" if outcome.detail else ""
     wanted = f" of {args.amount}" if args.amount else ""
     print(f"received {outcome.amount}{wanted} ({why}{detail})")
-    return 0 if outcome.complete or (args.amount is None and outcome.amount > 0) else 2
+    done = outcome.complete or (args.amount is None and outcome.amount > 0)
+    return ExitStatus.OK if done else ExitStatus.PARTIAL
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from spsp_pull.payee import SpspError, send
+    from spsp_pull.payee import send
 
-    try:
-        outcome = asyncio.run(
-            send(
-                args.pointer,
-                args.amount,
-                btp_url=payee_btp(args),
-                time_limit=args.timeout,
-                max_in_flight=args.window,
-            )
+    outcome = asyncio.run(
+        send(
+            args.pointer,
+            args.amount,
+            btp_url=payee_btp(args),
+            time_limit=args.timeout,
+            max_in_flight=args.window,
         )
-    except SpspError as exc:
-        raise CliError(str(exc)) from None
+    )
     print(f"sent {outcome.amount} of {args.amount} ({outcome.reason})")
-    return 0 if outcome.complete else 2
+    return ExitStatus.OK if outcome.complete else ExitStatus.PARTIAL
 
 
 def cmd_subscribe(args: argparse.Namespace) -> int:
@@ -433,11 +493,16 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
         )
 
     subscriber = Subscriber(args.pointer, args.amount, args.state, puller=puller, clock=SystemClock())
-    asyncio.run(subscriber.run(max_cycles=args.cycles))
-    return 0
+    end = asyncio.run(subscriber.run(max_cycles=args.cycles))
+    if end.over is None:
+        print(f"subscription done: pulled in {end.pulls} cycles")
+        return ExitStatus.OK
+    wanted = f" of {args.cycles}" if args.cycles else ""
+    print(f"subscription over: the agreement is {end.over}; pulled in {end.pulls}{wanted} cycles")
+    return ExitStatus.PARTIAL if args.cycles and end.pulls < args.cycles else ExitStatus.OK
 
 
-AUDIT_MISMATCH_EXIT = 3
+AUDIT_MISMATCH_EXIT = ExitStatus.AUDIT_MISMATCH
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -460,7 +525,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(run())
     except SQLAlchemyError as exc:
-        raise CliError(f"cannot read the ledger: {exc.__class__.__name__}: {exc}") from None
+        raise Refused(f"cannot read the ledger: {exc.__class__.__name__}: {exc}".splitlines()[0]) from None
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -478,7 +543,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
     if args.action == "list":
         return show_json(call(args, "GET", "/accounts"))
     if not args.name:
-        raise CliError(f"accounts {args.action} needs a NAME")
+        raise UsageError(f"accounts {args.action} needs a NAME")
     if args.action == "create":
         return show_json(call(args, "POST", "/accounts", {"name": args.name}))
     keys = f"/accounts/{quote(args.name, safe='')}/keys"
@@ -486,7 +551,7 @@ def cmd_accounts(args: argparse.Namespace) -> int:
         return show_json(call(args, "GET", keys))
     if args.action == "revoke-key":
         if not args.key_id:
-            raise CliError("accounts revoke-key needs a NAME and a KEY_ID")
+            raise UsageError("accounts revoke-key needs a NAME and a KEY_ID")
         return show_json(call(args, "DELETE", f"{keys}/{quote(args.key_id, safe='')}"))
     return show_json(call(args, "POST", keys, {"label": args.label} if args.label else None))
 
@@ -502,6 +567,7 @@ def cmd_jwt(args: argparse.Namespace) -> int:
     from spsp_pull.offline import hs256_secret_problem, mint_offline_pointer
 
     claims: dict[str, object] = terms_body(args)
+    validate_offline_terms(claims)
     if args.jti:
         claims["jti"] = args.jti
     if args.expires_in:
@@ -510,18 +576,28 @@ def cmd_jwt(args: argparse.Namespace) -> int:
         claims["exp"] = int(time.time()) + args.expires_in
     if args.private_key is not None:
         if not args.kid:
-            raise CliError("--private-key needs --kid (the key id registered with the server)")
+            raise UsageError("--private-key needs --kid (the key id registered with the server)")
         pem = args.private_key.read_text()
         algorithm = "EdDSA" if "ED25519" in pem.upper() or _is_ed25519(pem) else "ES256"
         token = mint_offline_pointer(claims, private_key=pem, algorithm=algorithm, kid=args.kid)
     elif args.secret:
         if (problem := hs256_secret_problem(args.secret)) is not None:
-            raise CliError(f"--secret (SPSP_JWT_SECRET) {problem}")
+            raise UsageError(f"--secret (SPSP_JWT_SECRET) {problem}")
         token = mint_offline_pointer(claims, secret=args.secret, algorithm="HS256")
     else:
-        raise CliError("give --secret (HS256, or SPSP_JWT_SECRET) or --private-key with --kid")
+        raise UsageError("give --secret (HS256, or SPSP_JWT_SECRET) or --private-key with --kid")
     print(f"${args.host}/{token}")
     return 0
+
+
+def validate_offline_terms(claims: dict[str, object]) -> None:
+    """The server's own validators, so that terms it would refuse are never signed."""
+    from spsp_pull.domain.details_input import parse_details
+    from spsp_pull.domain.terms_input import parse_terms
+
+    targets = config_module.from_environment().outbound_targets
+    parse_terms(claims, datetime.now(UTC))
+    parse_details(claims, targets)
 
 
 def _is_ed25519(pem: str) -> bool:

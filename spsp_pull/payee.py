@@ -20,9 +20,10 @@ from typing import Any
 
 import aiohttp
 
-from spsp_pull.payment_pointer import resolve
-from stream import ilp
-from stream.aio.btp_client import BtpClient
+from spsp_pull.http_problem import json_or_text, problem_text
+from spsp_pull.payment_pointer import client_ssl_context, resolve
+from stream import ildcp, ilp
+from stream.aio.btp_client import BtpAuthError, BtpClient, BtpConnectError, IldcpError
 from stream.aio.connection_runner import ConnectionRunner
 from stream.connection import (
     AssetDetails,
@@ -42,8 +43,36 @@ Progress = Callable[[int], None]
 DEFAULT_TIME_LIMIT = timedelta(seconds=60)
 
 
-class SpspError(RuntimeError):
-    """The SPSP query failed (not found, not SPSP, unreachable)."""
+class PayeeError(RuntimeError):
+    """A pull or payment could not start; nothing was received or sent."""
+
+
+class SpspError(PayeeError):
+    """The SPSP query failed: the server refused it or did not answer SPSP."""
+
+
+class PointerNotFound(SpspError):
+    """The server does not know the pointer (404)."""
+
+
+class SpspUnreachable(SpspError):
+    """The pointer's server could not be reached."""
+
+
+class BtpRefused(PayeeError):
+    """The BTP endpoint refused our account (a wrong token for the user name, or IL-DCP refused)."""
+
+
+class BtpUnreachable(PayeeError):
+    """No BTP connection could be made to the endpoint."""
+
+
+class InvalidBtpUrl(PayeeError):
+    """Not a `btp+ws://user:token@host:port` URL."""
+
+
+class WrongPointerKind(PayeeError):
+    """A pull from a plain payment pointer, or a payment to a pull pointer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,26 +96,48 @@ class PaymentOutcome:
         return self.reason == "complete"
 
 
-async def query(pointer: str, *, session: aiohttp.ClientSession | None = None) -> SpspDetails:
+async def fetch_spsp(pointer: str, *, session: aiohttp.ClientSession | None = None) -> dict[str, Any]:
+    """The SPSP response of a pointer, as JSON; typed errors when there is none."""
     url = resolve(pointer)
     own = session is None
     session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     try:
-        async with session.get(url, headers={"Accept": SPSP_ACCEPT}) as response:
-            if "application/spsp4+json" not in response.headers.get("Content-Type", ""):
-                raise SpspError(f"{url} did not answer with application/spsp4+json ({response.status})")
-            body = await response.json(content_type=None)
+        async with session.get(
+            url,
+            headers={"Accept": SPSP_ACCEPT},
+            ssl=client_ssl_context() if url.startswith("https:") else True,
+        ) as response:
+            text = await response.text()
+            body = json_or_text(text)
+            if response.status == 404:
+                raise PointerNotFound(f"{url}: {problem_text(response.status, body)}")
             if response.status != 200:
-                raise SpspError(f"{url}: {response.status} {body.get('id', '')}: {body.get('message', '')}")
-            secret = base64.b64decode(body["shared_secret"].replace("-", "+").replace("_", "/") + "==")
-            if len(secret) != 32:
-                raise SpspError(f"{url}: shared_secret is not 32 bytes")
-            return SpspDetails(body["destination_account"], secret, body.get("pull"))
-    except aiohttp.ClientError as exc:
-        raise SpspError(f"cannot reach {url}: {exc}") from None
+                raise SpspError(f"{url}: {problem_text(response.status, body)}")
+            if "application/spsp4+json" not in response.headers.get("Content-Type", "") or not isinstance(
+                body, dict
+            ):
+                raise SpspError(f"{url} did not answer with application/spsp4+json")
+            return body
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise SpspUnreachable(f"cannot reach {url}: {exc or 'timed out'}") from None
     finally:
         if own:
             await session.close()
+
+
+async def query(pointer: str, *, session: aiohttp.ClientSession | None = None) -> SpspDetails:
+    body = await fetch_spsp(pointer, session=session)
+    try:
+        secret = base64.b64decode(
+            str(body["shared_secret"]).replace("-", "+").replace("_", "/") + "==", validate=False
+        )
+        destination = str(body["destination_account"])
+    except (KeyError, ValueError) as exc:
+        raise SpspError(f"{pointer}: not an SPSP response ({exc})") from None
+    if len(secret) != 32:
+        raise SpspError(f"{pointer}: shared_secret is not 32 bytes")
+    pull = body.get("pull")
+    return SpspDetails(destination, secret, pull if isinstance(pull, dict) else None)
 
 
 def default_btp_url(host: str = "127.0.0.1", port: int = 7768) -> str:
@@ -103,13 +154,39 @@ class _Session:
 
 
 @contextlib.asynccontextmanager
+async def _joined(btp_url: str) -> AsyncIterator[tuple[BtpClient, ildcp.IldcpResponse]]:
+    """A BTP connection with our ILP address and asset (IL-DCP); typed errors when there is none."""
+    try:
+        client = BtpClient(btp_url, reconnect=False)
+    except ValueError as exc:
+        raise InvalidBtpUrl(str(exc)) from None
+    try:
+        await client.connect()
+    except BtpAuthError as exc:
+        raise BtpRefused(f"the BTP endpoint refused the account: {exc}") from None
+    except BtpConnectError as exc:
+        raise BtpUnreachable(str(exc)) from None
+    try:
+        try:
+            info = await client.ildcp()
+        except IldcpError as exc:
+            raise BtpRefused(f"no ILP address from the BTP endpoint: {exc}") from None
+        yield client, info
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
 async def _stream_session(
-    pointer: str, btp_url: str, max_in_flight: int, on_progress: Progress | None
+    pointer: str, btp_url: str, max_in_flight: int, on_progress: Progress | None, *, pulling: bool
 ) -> AsyncIterator[_Session]:
     """Query the pointer, join the network, open one STREAM connection and stream; close them after."""
     details = await query(pointer)
-    async with BtpClient(btp_url, reconnect=False) as link:
-        info = await link.ildcp()
+    if pulling and details.pull is None:
+        raise WrongPointerKind(f"{pointer} is not a pull pointer (its SPSP answer has no pull object)")
+    if not pulling and details.pull is not None:
+        raise WrongPointerKind(f"{pointer} is a pull pointer: the payee pulls from it, it takes no payments")
+    async with _joined(btp_url) as (link, info):
         connection = StreamConnection(
             keys=StreamKeys(details.shared_secret),
             is_server=False,
@@ -159,7 +236,7 @@ async def pull(
     on_progress: Progress | None = None,
 ) -> PaymentOutcome:
     """Receive up to `amount` (everything the server will send when None) from a pull pointer."""
-    async with _stream_session(pointer, btp_url, max_in_flight, on_progress) as session:
+    async with _stream_session(pointer, btp_url, max_in_flight, on_progress, pulling=True) as session:
         watcher = session.watcher
         session.connection.set_receive_max(session.stream_id, U64_MAX if amount is None else amount)
         finished = await _until(
@@ -179,7 +256,7 @@ async def send(
     max_in_flight: int = 1,
 ) -> PaymentOutcome:
     """Push `amount` (in our asset) to a payment pointer."""
-    async with _stream_session(pointer, btp_url, max_in_flight, None) as session:
+    async with _stream_session(pointer, btp_url, max_in_flight, None, pulling=False) as session:
         watcher = session.watcher
         session.connection.set_send_max(session.stream_id, amount)
         finished = await _until(session, lambda: watcher.sent >= amount, time_limit)

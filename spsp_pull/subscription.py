@@ -2,7 +2,8 @@
 
 The state file records the last cycle pulled, written atomically after every pull, so a restarted subscriber
 never pulls twice in one cycle. It wakes at the next cycle boundary the agreement gives (re-checking at least
-every `max_sleep`, so changes by the payer are noticed).
+every `max_sleep`, so changes by the payer are noticed), and stops once the agreement is over: cancelled,
+expired, or past its last cycle (the SPSP answer's `pull.state`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,20 @@ from spsp_pull.payee import PaymentOutcome, SpspDetails, query
 log = logging.getLogger(__name__)
 Puller = Callable[[int], Awaitable[PaymentOutcome]]
 MIN_PAUSE = timedelta(milliseconds=50)
+OVER_STATES = frozenset({"cancelled", "ended", "expired"})
+
+
+class StateFileError(ValueError):
+    """The state file belongs to another pointer or cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionEnd:
+    """Why `Subscriber.run` returned: `over` is the agreement's state when it ended it (else None: the
+    subscription made the pulls it was asked for)."""
+
+    pulls: int
+    over: str | None = None
 
 
 @dataclass
@@ -37,10 +52,19 @@ class SubscriptionState:
     def load(cls, path: Path, pointer: str) -> SubscriptionState:
         if not path.exists():
             return cls(pointer)
-        raw = json.loads(path.read_text())
-        if raw.get("pointer") != pointer:
-            raise ValueError(f"{path} belongs to another pointer ({raw.get('pointer')})")
-        return cls(pointer, int(raw.get("last_cycle", 0)), list(raw.get("pulls", [])))
+        try:
+            raw = json.loads(path.read_text())
+            owner = raw.get("pointer")
+            last_cycle = int(raw.get("last_cycle", 0))
+            pulls = list(raw.get("pulls", []))
+        except (OSError, ValueError, AttributeError, TypeError) as exc:
+            raise StateFileError(f"cannot read the state file {path}: {exc}") from None
+        if owner != pointer:
+            raise StateFileError(
+                f"the state file {path} belongs to another pointer ({owner}): "
+                "give each subscription its own --state file"
+            )
+        return cls(pointer, last_cycle, pulls)
 
     def save(self, path: Path) -> None:
         temporary = path.with_name(path.name + ".tmp")
@@ -67,13 +91,20 @@ class Subscriber:
         self._clock = clock
         self._max_sleep = max_sleep
 
-    async def run(self, *, max_cycles: int | None = None) -> None:
+    async def run(self, *, max_cycles: int | None = None) -> SubscriptionEnd:
+        """Pull once per cycle until `max_cycles` pulls were made or the agreement is over."""
         pulled = 0
         while max_cycles is None or pulled < max_cycles:
             details = await query(self.pointer)
             if await self.step(details):
                 pulled += 1
+            over = agreement_over(details)
+            if over is not None:
+                return SubscriptionEnd(pulled, over)
+            if max_cycles is not None and pulled >= max_cycles:
+                break
             await asyncio.sleep(self._pause(details).total_seconds())
+        return SubscriptionEnd(pulled)
 
     async def step(self, details: SpspDetails) -> bool:
         """Pull if this cycle has not been pulled yet and something is available; True when it pulled."""
@@ -109,6 +140,19 @@ class Subscriber:
             if next_start is not None:
                 wake = min(wake, next_start)
         return max(MIN_PAUSE, wake - now)
+
+
+def agreement_over(details: SpspDetails) -> str | None:
+    """`cancelled`, `ended` or `expired` once the agreement will grant nothing more, else None. Servers
+    without `pull.state` are read from the cycle: past the last one is `ended`."""
+    pull = details.pull or {}
+    state = pull.get("state")
+    if isinstance(state, str):
+        return state if state in OVER_STATES else None
+    cycles = pull.get("agreement", {}).get("cycles")
+    if isinstance(cycles, int) and int(pull.get("cycle", 0)) > cycles:
+        return "ended"
+    return None
 
 
 def _cycle_start(agreement: dict[str, Any], cycle: int) -> datetime | None:

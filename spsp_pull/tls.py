@@ -11,10 +11,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+CERT_FILE, KEY_FILE = "tls-cert.pem", "tls-key.pem"  # in the directory given (the data directory)
+
 
 def self_signed(directory: Path, host: str) -> tuple[Path, Path]:
     """Make (once) a certificate for `host`, localhost and 127.0.0.1 in `directory`; (cert, key) paths."""
-    cert_path, key_path = directory / "tls-cert.pem", directory / "tls-key.pem"
+    cert_path, key_path = directory / CERT_FILE, directory / KEY_FILE
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
     key = ec.generate_private_key(ec.SECP256R1())

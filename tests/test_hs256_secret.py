@@ -37,7 +37,7 @@ async def test_serve_with_a_short_secret_exits_at_start_with_one_line(tmp_path: 
         "SPSP_BTP_PORT": "off",
     }
     status, _, err = await run_cli("serve", env=env)
-    assert status == 1
+    assert status == 4  # ExitStatus.USAGE: a setting that cannot work
     assert err == (
         "spsp-pull: SPSP_JWT_SECRET (the HS256 secret for offline pointers) must be at least 32 bytes"
         " (it has 31)\n"
@@ -50,5 +50,5 @@ async def test_the_jwt_command_refuses_a_short_secret() -> None:
         "jwt", "--secret", SHORT, "--amount", "5", "--asset-code", "XRP", "--asset-scale", "9",
         "--interval", "P1D", "--cycles", "1",
     )  # fmt: skip
-    assert (status, out) == (1, "")
+    assert (status, out) == (4, "")  # ExitStatus.USAGE
     assert err == "spsp-pull: --secret (SPSP_JWT_SECRET) must be at least 32 bytes (it has 31)\n"

@@ -63,7 +63,7 @@ async def test_cli_manages_pointers_on_a_running_server(tmp_path: Path) -> None:
         status, out, err = await run_cli(
             "update", created["token"], "--cycles", "2", env=cli_env(s, "admin-secret")
         )
-        assert status == 1 and "404 pointer-not-found" in err
+        assert status == 5 and "404 pointer-not-found" in err  # ExitStatus.NOT_FOUND
         status, out, err = await run_cli(
             "create",
             "--amount",

@@ -175,6 +175,10 @@ SCHEMAS: Json = {
                         "properties": {"total": AMOUNT, "interval": AMOUNT, "available": AMOUNT},
                     },
                     "cycle": {"type": "integer"},
+                    "state": {
+                        "enum": ["pending", "active", "ended", "expired", "cancelled"],
+                        "description": "ended, expired and cancelled: no more allowance will be granted",
+                    },
                     "agreement": {"type": "object"},
                 },
             },

@@ -112,6 +112,7 @@ def spsp_view(receiver: ReceiverDetails, record: PointerRecord | None, now: date
                 "available": str(current.available),
             },
             "cycle": current.cycle,
+            "state": state(record.version, now, record.cancelled_at),
             "agreement": agreement_view(record.version),
         }
     return view

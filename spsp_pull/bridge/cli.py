@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from spsp_pull.payment_pointer import pointer_token
+
 Command = Callable[[argparse.Namespace], int]
 ClientFactory = Callable[[str, str, Command], argparse.ArgumentParser]
 
@@ -87,7 +89,7 @@ def _missing_action(_args: argparse.Namespace) -> int:  # pragma: no cover - arg
 
 
 def _base(args: argparse.Namespace) -> str:
-    token = quote(args.token, safe="")
+    token = quote(pointer_token(args.token), safe="")
     return f"/{token}" if args.as_payee else f"/pointers/{token}"
 
 

@@ -189,7 +189,7 @@ async def test_the_cli_changes_and_removes_details(api: Api, capsys: pytest.Capt
         None,
         1,
     )
-    assert await cli("--metadata", "[1]") == 1
+    assert await cli("--metadata", "[1]") == 4  # ExitStatus.USAGE
     assert "--metadata must be a JSON object" in capsys.readouterr().err
-    assert await cli() == 1
+    assert await cli() == 4
     assert "--no-webhook" in capsys.readouterr().err

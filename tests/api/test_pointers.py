@@ -26,6 +26,7 @@ async def test_create_then_query_answers_spsp_with_the_pull_object(api: Api) -> 
     assert body["pull"] == {
         "balance": {"total": "0", "interval": "0", "available": "1000"},
         "cycle": 1,
+        "state": "active",
         "agreement": {
             "amount": "1000",
             "start": "2024-01-31T12:00:00.000Z",

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from spsp_pull.cli import seconds
+from spsp_pull.cli_errors import ExitStatus
 from spsp_pull.store.database import Database, sqlite_url
 from spsp_pull.store.push_payments import push_count, push_total
 from tests.server_process import ServerProcess, create_pointer, run_cli
@@ -48,7 +49,7 @@ async def test_pull_more_than_available_reports_why_it_stopped(server: ServerPro
     status, out, _ = await run_cli(
         "pull", f"{server.url}/{token}", "--amount", "4000", "--btp", btp(server), "--window", "4"
     )
-    assert status == 2
+    assert status == ExitStatus.PARTIAL
     assert out.startswith("received 2500 of 4000 (the server ended the stream: Pull limit reached")
 
 
@@ -61,7 +62,7 @@ async def test_pull_without_amount_takes_all_available(server: ServerProcess) ->
 
 async def test_unknown_pointer(server: ServerProcess) -> None:
     status, _, err = await run_cli("pull", f"{server.url}/nope", "--amount", "1", "--btp", btp(server))
-    assert status == 1 and "InvalidPointerError" in err
+    assert status == ExitStatus.NOT_FOUND and "404 InvalidPointerError: Pointer does not exist." in err
 
 
 async def test_push_payment_is_received_and_recorded(server: ServerProcess) -> None:
