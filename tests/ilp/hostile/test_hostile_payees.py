@@ -20,7 +20,7 @@ from tests.ilp.hostile.payee import HostilePayee, IncomingPrepare
 
 IN_FLIGHT = 4  # the server's default window of Prepares awaiting replies
 HOLD = timedelta(seconds=1.5)  # how long a hostile payee sits on Fulfills it owes
-QUIET = timedelta(seconds=2)  # no money for this long: the server has stopped sending
+QUIET = timedelta(seconds=3)  # no money for this long: the server has stopped sending
 
 
 async def hold(span: timedelta = HOLD) -> None:
@@ -214,14 +214,14 @@ async def test_exchange_rate_rounding_edges(backend: str, tmp_path: Path) -> Non
         await payee.open_stream(receive_max=U64_MAX)
         for incoming in await payee.money(2):
             await payee.fulfill(incoming)
-        in_flight = await payee.money(2)
+        in_flight = await payee.money(IN_FLIGHT)  # 3, 3, 3 and the last 2 units
         await payee.close_stream()
         await hold()
         for incoming in in_flight:
             await payee.fulfill(incoming)
-        await take_rest(payee)
         await payee.close_connection()
         ledger = await harness.check(pointer, [payee])
+        assert [incoming.amount for incoming in in_flight] == [3, 3, 3, 2]
         assert (payee.paid, ledger.debited) == (17, 7)
 
 
