@@ -55,6 +55,10 @@ class PullBudget:
     def open_grants(self) -> int:
         return len(self._open)
 
+    @property
+    def open_reservation_ids(self) -> list[int]:
+        return [grant.reservation_id for grant in self._open]
+
     def add_grant(self, reservation_id: int, amount: int) -> None:
         self._open.append(_OpenGrant(reservation_id, amount))
         self._covered += amount

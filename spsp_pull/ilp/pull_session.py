@@ -87,6 +87,7 @@ class PullSession:
         self._has_lease = False
         self._lease_renewed = clock.now()
         self._grant_times: list[datetime] = []
+        self._kept_at = clock.now()  # when `_keep_grants` last extended every open grant's lease
         self._packet_seen: int | None = None  # the packet size the send loop last planned with
         self._chunk_packets = settings.chunk_packets
         self._changed = asyncio.Event()
@@ -174,6 +175,7 @@ class PullSession:
             if self._rechunk_due(unused):
                 if self._stop_sending():
                     # Let what is in flight settle before re-chunking; send nothing new meanwhile.
+                    await self._keep_grants()
                     await self._wait_change(DRAIN_POLL)
                     continue
                 await self._close_grants(final=False)
@@ -226,8 +228,28 @@ class PullSession:
             self._changed.clear()
             if not self._stop_sending():
                 return
+            await self._keep_grants()
             await self._wait_change(poll)
             poll = min(2 * poll, IDLE_CHECK)
+
+    async def _keep_grants(self) -> None:
+        """While Prepares are in flight, keep the grants' leases from running out: recovery would debit them
+        in full, though the payee may yet reject what is in flight. Once half a lease has passed since the
+        oldest open grant was made or all were kept, all are kept for another lease (one write per half
+        lease)."""
+        now = self._clock.now()
+        lease = self._settings.reservation_lease
+        if not self._grant_times or now - max(self._grant_times[0], self._kept_at) < lease / 2:
+            return
+        try:
+            await reservations.extend_leases(self._db, self._budget.open_reservation_ids, until=now + lease)
+        except ReservationClosed:
+            log.warning("pointer %d: a reservation was recovered while in use", self._pointer.id)
+            self._exhausted = True
+        except Exception:
+            # Covered either way: recovery debits a grant in full.
+            log.exception("pointer %d: keeping the reservations failed", self._pointer.id)
+        self._kept_at = now
 
     def _low_water(self, chunk: int) -> int:
         """Reserve the next chunk when less than this is left unsent: half the first chunk, enough to cover

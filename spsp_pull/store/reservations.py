@@ -205,6 +205,14 @@ async def release(db: Database, reservation_id: int, *, now: datetime) -> Settle
     return await _close(db, reservation_id, 0, now=now, state="released", kind=None, notify=None)
 
 
+async def extend_leases(db: Database, reservation_ids: Sequence[int], *, until: datetime) -> None:
+    """Keep open reservations from being recovered until `until`: their owner is alive and still waiting
+    (for Prepares in flight). `ReservationClosed` (and nothing changed) if one is closed already."""
+    async with db.write() as session:
+        for reservation, _ in (await _lock_open(session, reservation_ids)).values():
+            reservation.lease_until = max(reservation.lease_until, until)
+
+
 async def recover_expired(db: Database, *, now: datetime, limit: int = 100) -> list[Settlement]:
     """Close STREAM reservations whose lease ran out without their owner closing them (it crashed or lost
     its database connection). Nothing can still be in flight for them, but what was delivered is unknown, so

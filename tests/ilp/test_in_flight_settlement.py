@@ -23,6 +23,7 @@ from spsp_pull.domain.clock import SystemClock
 from spsp_pull.domain.duration import parse_interval
 from spsp_pull.ilp import stream_server as stream_server_module
 from spsp_pull.ilp.node import EmbeddedNode
+from spsp_pull.ilp.pull_session import PullSettings
 from spsp_pull.ilp.receiver_address import ReceiverAddresses
 from spsp_pull.ilp.stream_server import StreamServer, StreamServerSettings
 from spsp_pull.metrics import Metrics
@@ -139,7 +140,11 @@ class Served:
 
 @asynccontextmanager
 async def served(
-    db: Database, *, packet_timeout: timedelta = timedelta(seconds=30), max_packet_amount: int | None = None
+    db: Database,
+    *,
+    packet_timeout: timedelta = timedelta(seconds=30),
+    max_packet_amount: int | None = None,
+    reservation_lease: timedelta = timedelta(seconds=60),
 ) -> AsyncIterator[Served]:
     node = CountedNode()
     addresses = ReceiverAddresses(secrets.token_bytes(32))
@@ -151,7 +156,11 @@ async def served(
         rates=StaticRates({"XRP/XRP": Decimal(1)}),
         notify=lambda record, now: {},
         metrics=Metrics(),
-        settings=StreamServerSettings(packet_timeout=packet_timeout, max_packet_amount=max_packet_amount),
+        settings=StreamServerSettings(
+            pull=PullSettings(reservation_lease=reservation_lease),
+            packet_timeout=packet_timeout,
+            max_packet_amount=max_packet_amount,
+        ),
     )
     node.set_handler(server.handle)
     await node.start()
@@ -238,6 +247,30 @@ async def test_the_pull_settles_only_once_the_last_prepare_in_flight_has_expired
             await honest.open(10_000_000)
             assert await honest.receive_until_closed() == 500_000
         assert s.paid == (await s.settled(record)).usage.pulled_total == 1_000_000
+    await assert_ledger_sound(db)
+
+
+async def test_reservations_held_past_their_lease_by_prepares_in_flight_are_not_recovered(
+    db: Database,
+) -> None:
+    """The payee holds the Prepares longer than the reservation lease (but not past their expiry): the pull
+    keeps its grant, so recovery does not debit it in full; only what was fulfilled is debited."""
+    lease = timedelta(seconds=2)
+    async with served(
+        db, packet_timeout=timedelta(seconds=5), max_packet_amount=250_000, reservation_lease=lease
+    ) as s:
+        record = await s.pointer(1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open(1_000_000)
+            held = await payee.money_prepares(1_000_000)
+            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "bye"))
+            await asyncio.sleep(1.25 * lease.total_seconds())  # the scenario: hold past the lease
+            assert await reservations.recover_expired(s.db, now=datetime.now(UTC)) == []
+            await payee.fulfil(held[0])
+            for incoming in held[1:]:
+                await payee.reject(incoming)
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 250_000
     await assert_ledger_sound(db)
 
 
