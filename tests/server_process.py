@@ -9,6 +9,7 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -31,7 +32,11 @@ class ServerProcess:
         env: dict[str, str] | None = None,
         ready_timeout: float = 30.0,
         embedded_btp: bool = False,
+        command: Sequence[str] = (*SPSP_PULL, "serve"),
+        cwd: Path | None = None,
     ) -> None:
+        self.command = tuple(command)
+        self.cwd = cwd
         self.data_dir = data_dir
         self.port = free_port()
         self.btp_port = free_port() if embedded_btp else None
@@ -68,9 +73,9 @@ class ServerProcess:
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
-            *SPSP_PULL,
-            "serve",
+            *self.command,
             env=self.env(),
+            cwd=self.cwd,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import ssl
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,9 +15,11 @@ import pytest
 
 from spsp_pull.cli import seconds
 from spsp_pull.cli_errors import ExitStatus
+from spsp_pull.payee import pull
 from spsp_pull.store.database import Database, sqlite_url
 from spsp_pull.store.push_payments import push_count, push_total
-from tests.server_process import ServerProcess, create_pointer, run_cli
+from spsp_pull.tls import self_signed
+from tests.server_process import SPSP_PULL, ServerProcess, create_pointer, run_cli
 
 ADMIN = "payee-admin"
 
@@ -110,3 +114,52 @@ def test_timeouts_on_the_command_line_are_exact_seconds() -> None:
     for bad in ("0", "-1", "nan", "inf", "abc", "1e30", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             seconds(bad)
+
+
+async def test_the_printed_pointer_works_as_printed(server: ServerProcess) -> None:
+    """`$localhost:<port>/<token>`, as the default server prints it, with the CLI and the Python payee."""
+    env = {**os.environ, "SPSP_SERVER": server.url, "SPSP_API_KEY": ADMIN}
+    create_args = ("--asset-code", "XRP", "--asset-scale", "9", "--interval", "P1D", "--cycles", "1")
+    status, out, err = await run_cli(
+        "create", "--amount", "300", *create_args, "--output", "pointer", env=env
+    )
+    assert status == 0, err
+    pointer = out.strip()
+    assert pointer.startswith(f"$localhost:{server.port}/")
+    status, out, err = await run_cli("query", pointer, env=env)
+    assert status == 0, err
+    assert json.loads(out)["pull"]["balance"]["available"] == "300"
+    status, out, err = await run_cli("pull", pointer, "--amount", "100", "--btp", btp(server), env=env)
+    assert (status, out.strip()) == (0, "received 100 of 100 (complete)"), err
+    outcome = await pull(pointer, 200, btp_url=btp(server, "python-payee"))
+    assert (outcome.amount, outcome.reason) == (200, "complete")
+
+
+async def test_https_with_tls_self_signed_needs_no_ssl_cert_file(tmp_path: Path) -> None:
+    """The CLI trusts the certificate `serve --tls-self-signed` keeps in the data directory."""
+    data_dir = tmp_path / "data"
+    probe = ServerProcess(data_dir)  # for its free port: the certificate names the public host
+    cert, _ = self_signed(data_dir, f"localhost:{probe.port}")
+    server = ServerProcess(
+        data_dir, env={"SPSP_AUTH_TOKEN": ADMIN}, command=(*SPSP_PULL, "serve", "--tls-self-signed")
+    )
+    server.port = probe.port
+    server.scheme = "https"
+    server.ssl_context = ssl.create_default_context(cafile=str(cert))
+    async with server:
+        env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+        env |= {"SPSP_DATA_DIR": str(data_dir), "SPSP_SERVER": server.url, "SPSP_API_KEY": ADMIN}
+        terms = ("--asset-code", "XRP", "--asset-scale", "9", "--interval", "P1D", "--cycles", "1")
+        status, out, err = await run_cli("create", "--amount", "700", *terms, "--output", "pointer", env=env)
+        assert status == 0, err
+        token = out.strip().rsplit("/", 1)[1]
+        status, out, err = await run_cli("query", f"{server.url}/{token}", env=env)
+        assert status == 0, err
+        assert json.loads(out)["pull"]["balance"]["available"] == "700"
+        status, out, err = await run_cli("show", token, env=env)
+        assert status == 0, err
+        # Without the data directory the certificate is not trusted: a one-line network error.
+        status, _, err = await run_cli(
+            "query", f"{server.url}/{token}", env={**env, "SPSP_DATA_DIR": "/nonexistent"}
+        )
+        assert status == ExitStatus.NETWORK and "certificate verify failed" in err, err
