@@ -16,6 +16,8 @@ AMOUNT_IN = {
     "description": "integer or integer string, 1..2^64-1",
 }
 TIME = {"type": "string", "format": "date-time"}
+CAP_IN = {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]}
+CYCLES_IN = {"oneOf": [{"type": "integer", "minimum": 1, "maximum": 1_000_000_000}, {"type": "string"}]}
 
 
 def _ref(name: str) -> Json:
@@ -68,14 +70,20 @@ SCHEMAS: Json = {
     },
     "AgreementInput": {
         "type": "object",
-        "required": ["amount", "assetCode", "assetScale", "interval", "cycles"],
+        "required": ["amount", "assetCode", "assetScale", "interval", "cycles", "cap"],
         "properties": {
             "amount": AMOUNT_IN,
-            "assetCode": {"type": "string", "minLength": 1, "maxLength": 12},
+            "assetCode": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 12,
+                "pattern": "^[!-~]+$",
+                "description": "printable ASCII, no spaces",
+            },
             "assetScale": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 255}, {"type": "string"}]},
             "interval": {"type": "string", "description": "ISO 8601 duration, e.g. P1M, P1W, PT0.5S"},
-            "cycles": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
-            "cap": {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]},
+            "cycles": CYCLES_IN,
+            "cap": CAP_IN,
             "start": TIME,
             "expiry": TIME,
             "webhook": {
@@ -99,8 +107,8 @@ SCHEMAS: Json = {
         "properties": {
             "amount": AMOUNT_IN,
             "interval": {"type": "string"},
-            "cycles": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string"}]},
-            "cap": {"oneOf": [{"type": "boolean"}, {"type": "string"}]},
+            "cycles": CYCLES_IN,
+            "cap": CAP_IN,
             "expiry": {"oneOf": [TIME, {"type": "null"}]},
             "webhook": {
                 "type": ["string", "null"],
