@@ -33,7 +33,7 @@ from spsp_pull.cli_errors import (
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.money import parse_amount
 from spsp_pull.http_problem import json_or_text
-from spsp_pull.payment_pointer import client_ssl_context, pointer_token
+from spsp_pull.payment_pointer import client_ssl_context, pointer_token, resolve
 
 DEFAULT_SERVER = "http://127.0.0.1:6000"
 Command = Callable[[argparse.Namespace], int]
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     jwt_cmd.add_argument("--private-key", type=Path, help="PEM private key for ES256 / EdDSA")
     jwt_cmd.add_argument("--kid", help="key id registered with the server (with --private-key)")
     jwt_cmd.add_argument("--jti", help="token id, for revocation")
-    jwt_cmd.add_argument("--expires-in", type=int, help="JWT lifetime in seconds (exp claim)")
+    jwt_cmd.add_argument("--expires-in", type=positive_count, help="JWT lifetime in seconds (exp claim)")
     jwt_cmd.set_defaults(command=cmd_jwt)
     for command_parser in sub.choices.values():
         command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
@@ -568,6 +568,7 @@ def cmd_jwt(args: argparse.Namespace) -> int:
 
     claims: dict[str, object] = terms_body(args)
     validate_offline_terms(claims)
+    resolve(f"${args.host}/token")  # the pointer printed must be one
     if args.jti:
         claims["jti"] = args.jti
     if args.expires_in:
@@ -578,8 +579,14 @@ def cmd_jwt(args: argparse.Namespace) -> int:
         if not args.kid:
             raise UsageError("--private-key needs --kid (the key id registered with the server)")
         pem = args.private_key.read_text()
-        algorithm = "EdDSA" if "ED25519" in pem.upper() or _is_ed25519(pem) else "ES256"
-        token = mint_offline_pointer(claims, private_key=pem, algorithm=algorithm, kid=args.kid)
+        try:
+            algorithm = "EdDSA" if "ED25519" in pem.upper() or _is_ed25519(pem) else "ES256"
+            token = mint_offline_pointer(claims, private_key=pem, algorithm=algorithm, kid=args.kid)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(
+                f"--private-key {args.private_key}: {exc}",
+                "give an unencrypted PEM private key, P-256 (ES256) or Ed25519 (EdDSA)",
+            ) from None
     elif args.secret:
         if (problem := hs256_secret_problem(args.secret)) is not None:
             raise UsageError(f"--secret (SPSP_JWT_SECRET) {problem}")

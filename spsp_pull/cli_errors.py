@@ -27,6 +27,21 @@ class ExitStatus(IntEnum):
     INTERRUPTED = 130  # Ctrl-C
 
 
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.ETIMEDOUT,
+        errno.EADDRNOTAVAIL,
+        errno.EPIPE,
+    }
+)
+
+
 class CliError(Exception):
     """A failure the user can act on: `what` went wrong, `hint` says what to do about it."""
 
@@ -97,8 +112,11 @@ def as_cli_error(exc: BaseException) -> CliError:
             f"cannot listen: {exc.strerror or exc}",
             "another server runs there: stop it, or pick another --port / --btp-port",
         )
+    if isinstance(exc, FileNotFoundError | IsADirectoryError | NotADirectoryError | PermissionError):
+        return UsageError(f"cannot use {exc.filename}: {exc.strerror}")
     if isinstance(exc, OSError):
-        return Unreachable(f"{exc.strerror or type(exc).__name__}: {exc}")
+        what = f"{exc.strerror or type(exc).__name__}: {exc}" if exc.strerror else str(exc) or repr(exc)
+        return Unreachable(what) if exc.errno in _NETWORK_ERRNOS else Refused(what)
     from sqlalchemy.exc import SQLAlchemyError
 
     if isinstance(exc, SQLAlchemyError):

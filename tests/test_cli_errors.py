@@ -238,3 +238,32 @@ async def test_subscribe_ends_with_the_agreement(server: ServerProcess, tmp_path
     status, out, err = await run_cli(*args, "--state", str(state))
     assert status == ExitStatus.OK, err
     assert "the agreement is ended; pulled in 0 cycles" in out
+
+
+def test_jwt_key_files_and_hosts_that_cannot_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    terms = [
+        "--amount",
+        "5",
+        "--asset-code",
+        "XRP",
+        "--asset-scale",
+        "9",
+        "--interval",
+        "P1M",
+        "--cycles",
+        "3",
+    ]
+    missing = tmp_path / "missing.pem"
+    assert cli_main(["jwt", *terms, "--private-key", str(missing), "--kid", "k1"]) == ExitStatus.USAGE
+    assert f"cannot use {missing}: No such file or directory" in one_line(capsys.readouterr().err)
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key")
+    assert cli_main(["jwt", *terms, "--private-key", str(garbage), "--kid", "k1"]) == ExitStatus.USAGE
+    captured = capsys.readouterr()
+    assert captured.out == "" and "unencrypted PEM private key" in one_line(captured.err)
+    secret = ["--secret", "s" * 32]
+    assert cli_main(["jwt", *terms, *secret, "--host", "user@pull.example"]) == ExitStatus.USAGE
+    captured = capsys.readouterr()
+    assert captured.out == "" and "not a payment pointer" in one_line(captured.err)
+    assert cli_main(["jwt", *terms, *secret, "--host", "pull.example:8443"]) == ExitStatus.OK
+    assert capsys.readouterr().out.startswith("$pull.example:8443/ey")
