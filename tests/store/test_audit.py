@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from spsp_pull.domain.agreement import Changes
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.domain.duration import parse_interval
 from spsp_pull.domain.money import U64_MAX
-from spsp_pull.store import pointers, reservations
+from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store.audit import STALE_AFTER, AuditReport, Mismatch, MismatchKind, audit_ledger
 from spsp_pull.store.database import Database, sqlite_url
 from spsp_pull.store.records import PointerRecord
@@ -332,3 +333,58 @@ async def test_the_server_audits_at_start_and_on_its_interval(tmp_path: Path) ->
             await db.close()
         await metric_becomes(server, 1)
         assert b"ledger audit: counter: pointer" in server.output
+
+
+async def add_payout(
+    db: Database, record: PointerRecord, reservation_id: int, status: str, debit: int
+) -> int:
+    now = datetime.now(UTC)
+    payout = models.Payout(
+        public_id=str(uuid.uuid4()),
+        pointer_id=record.id,
+        account_id=record.account_id,
+        created_by="owner",
+        rail="lightning",
+        destination="lnbc1...",
+        amount_side="price",
+        transfer_msat=debit * 1000,
+        fee_msat=0,
+        debit=debit,
+        asset_code="USD",
+        asset_scale=2,
+        rate="1",
+        status=status,
+        reservation_id=reservation_id,
+        attempts=0,
+        created_at=now,
+        expires_at=now + timedelta(minutes=10),
+    )
+    async with db.write() as session:
+        session.add(payout)
+        await session.flush()
+        return payout.id
+
+
+async def test_payouts_whose_reservation_contradicts_their_status_are_reported(
+    db: Database, clock: ManualClock
+) -> None:
+    """QUEUED holds an open reservation and SENT a settled one: clean, and held (never orphans). FAILED
+    with its debit settled, or a payout holding another's debit amount, are contradictions."""
+    now = clock.now()
+    record = await make_pointer(db, now, amount=10_000)
+    grants = [
+        await reservations.reserve(db, record.id, 100, kind="payout", now=now, lease=LEASE) for _ in range(4)
+    ]
+    assert all(grants)
+    queued, sent, failed, wrong = (g.reservation_id for g in grants if g is not None)
+    for reservation_id in (sent, failed):
+        await reservations.settle(db, reservation_id, 100, now=now)
+    await add_payout(db, record, queued, "QUEUED", 100)
+    await add_payout(db, record, sent, "SENT", 100)
+    failed_payout = await add_payout(db, record, failed, "FAILED", 100)
+    wrong_payout = await add_payout(db, record, wrong, "IN_FLIGHT", 99)
+    clock.advance(STALE_AFTER * 2)
+    assert set(kinds(await audit(db, clock))) == {
+        (MismatchKind.PAYOUT, f"payout {failed_payout} (FAILED)"),
+        (MismatchKind.PAYOUT, f"payout {wrong_payout} (IN_FLIGHT)"),
+    }
