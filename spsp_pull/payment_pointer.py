@@ -4,7 +4,8 @@
 host (`localhost`, `*.localhost`, 127.0.0.0/8, `::1`), where it resolves to `http://`: a server on your own
 machine is reached without a certificate, as browsers and most development tools treat loopback (a loopback
 connection never leaves the machine). So the pointer a local `spsp-pull serve` prints,
-`$localhost:6000/<token>`, works as printed. Plain `http(s)://` URLs are taken as they are.
+`$localhost:6000/<token>`, works as printed (the payee asks a loopback server that drops the plain
+request once more over https: `serve --tls-self-signed`). Plain `http(s)://` URLs are taken as they are.
 
 Over https a client trusts the system's certificate authorities (SSL_CERT_FILE replaces them) and the
 certificate of a local `serve --tls-self-signed`: `tls-cert.pem` in the data directory (SPSP_DATA_DIR, default

@@ -136,7 +136,8 @@ async def test_the_printed_pointer_works_as_printed(server: ServerProcess) -> No
 
 
 async def test_https_with_tls_self_signed_needs_no_ssl_cert_file(tmp_path: Path) -> None:
-    """The CLI trusts the certificate `serve --tls-self-signed` keeps in the data directory."""
+    """The CLI trusts the certificate `serve --tls-self-signed` keeps in the data directory, and the
+    `$localhost` pointer it prints, asked over http first, is found over https."""
     data_dir = tmp_path / "data"
     probe = ServerProcess(data_dir)  # for its free port: the certificate names the public host
     cert, _ = self_signed(data_dir, f"localhost:{probe.port}")
@@ -152,7 +153,11 @@ async def test_https_with_tls_self_signed_needs_no_ssl_cert_file(tmp_path: Path)
         terms = ("--asset-code", "XRP", "--asset-scale", "9", "--interval", "P1D", "--cycles", "1")
         status, out, err = await run_cli("create", "--amount", "700", *terms, "--output", "pointer", env=env)
         assert status == 0, err
-        token = out.strip().rsplit("/", 1)[1]
+        pointer = out.strip()
+        assert pointer.startswith(f"$localhost:{server.port}/")
+        token = pointer.rsplit("/", 1)[1]
+        status, out, err = await run_cli("query", pointer, env=env)  # as printed: found over https
+        assert status == 0, err
         status, out, err = await run_cli("query", f"{server.url}/{token}", env=env)
         assert status == 0, err
         assert json.loads(out)["pull"]["balance"]["available"] == "700"
