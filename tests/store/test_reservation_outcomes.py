@@ -230,3 +230,27 @@ async def test_a_sender_lease_held_by_another_stream_names_the_pointer(db: Datab
         await reservations.settle_and_reserve(
             db, [], record.id, 100, kind="stream", now=NOW, lease=LEASE, sender=("second", ttl)
         )
+
+
+async def test_extended_leases_keep_recovery_off_until_then_and_never_shorten_one(db: Database) -> None:
+    record = await make_pointer(db, NOW, amount=1000)
+    short = await _reserve(db, record.id, 10, lease=timedelta(seconds=60))
+    long = await _reserve(db, record.id, 20, lease=timedelta(seconds=600))
+    until = NOW + timedelta(seconds=300)
+    await reservations.extend_leases(db, [short, long], until=until)
+    assert await reservations.recover_expired(db, now=until) == []
+    assert [r.reservation_id for r in await reservations.recover_expired(db, now=until + LEASE)] == [short]
+    assert [
+        r.reservation_id for r in await reservations.recover_expired(db, now=NOW + timedelta(seconds=601))
+    ] == [long]
+
+
+async def test_extending_the_lease_of_a_closed_reservation_extends_none(db: Database) -> None:
+    record = await make_pointer(db, NOW, amount=1000)
+    live = await _reserve(db, record.id, 10)
+    closed = await _reserve(db, record.id, 20)
+    await reservations.release(db, closed, now=NOW)
+    with pytest.raises(ReservationClosed, match=f"^{closed}$"):
+        await reservations.extend_leases(db, [live, closed], until=NOW + timedelta(hours=1))
+    recovered = await reservations.recover_expired(db, now=NOW + LEASE + timedelta(seconds=1))
+    assert [r.reservation_id for r in recovered] == [live]
