@@ -54,9 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         error = as_cli_error(exc)
         if debug:
-            traceback.print_exc()
+            _show_every_cause(exc)
+            traceback.print_exception(exc)
         print(f"spsp-pull: {error.line()}", file=sys.stderr)
         return error.status
+
+
+def _show_every_cause(exc: BaseException | None) -> None:
+    """--debug: the library error a CliError was raised for too, though it was raised `from None`."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc.__suppress_context__ = False
+        exc = exc.__cause__ or exc.__context__
 
 
 class _Parser(argparse.ArgumentParser):

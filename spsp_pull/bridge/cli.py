@@ -82,6 +82,7 @@ def _repeat_client_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", default=argparse.SUPPRESS, help="server base URL")
     parser.add_argument("--api-key", default=argparse.SUPPRESS, help="Bearer key of the pointer's owner")
     parser.add_argument("--as-payee", action="store_true", default=argparse.SUPPRESS)
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS)
 
 
 def _missing_action(_args: argparse.Namespace) -> int:  # pragma: no cover - argparse requires an action
