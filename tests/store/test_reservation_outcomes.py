@@ -86,20 +86,20 @@ async def test_the_end_of_a_pull_settles_every_share_and_announces_once_after_al
     second = await _reserve(db, record.id, 200)
     third = await _reserve(db, record.id, 100)
     settled = await reservations.settle_all(
-        db, [(first, 300), (second, 50), (third, 0)], now=NOW, notify=announce
+        db, [(first, 300), (second, 50), (third, 10)], now=NOW, notify=announce
     )
     assert [(s.reservation_id, s.sent, s.returned) for s in settled] == [
         (first, 300, 0),
         (second, 50, 150),
-        (third, 0, 100),
+        (third, 10, 90),
     ]
     assert [await _reservation(db, r) for r in (first, second, third)] == [
         ("settled", 300),
         ("settled", 50),
-        ("settled", 0),
+        ("settled", 10),
     ]
     [message] = await _outbox(db)
-    assert json.loads(message.body)["pulled"] == "350"
+    assert json.loads(message.body)["pulled"] == "360"
 
 
 async def test_settling_and_reserving_records_the_settlement_and_grants_the_last_unit(db: Database) -> None:
@@ -183,7 +183,8 @@ async def test_a_reservation_holds_what_is_asked_down_to_one_unit_and_never_belo
 ) -> None:
     record = await make_pointer(db, NOW, amount=1000, cycles=1)
     one = await reservations.reserve(db, record.id, 1, kind="stream", now=NOW, lease=LEASE)
-    assert one is not None and (one.pointer_id, one.amount, one.cycle) == (record.id, 1, 1)
+    assert one is not None
+    assert (one.pointer_id, one.amount, one.cycle, one.lease_until) == (record.id, 1, 1, NOW + LEASE)
     exact = await reservations.reserve(db, record.id, 999, kind="payout", now=NOW, lease=LEASE, minimum=999)
     assert exact is not None and exact.amount == 999
     assert (
