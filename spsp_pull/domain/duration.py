@@ -3,6 +3,11 @@
 An interval is kept as three exact integers: months (years fold in), days (weeks fold in) and microseconds
 (hours, minutes and seconds fold in). Months and days stay separate because their length depends on where
 they are applied; in UTC a day is always 86,400 s, so a fractional day converts exactly into microseconds.
+
+Parsed here, with Fractions, rather than by `isodate`: its `parse_duration` turns days, weeks, hours, minutes
+and seconds into floats and rounds them into a timedelta (PT0.0000001S comes out as zero, PT1.0000005S as
+1.000001 s, and past 2^53 microseconds digits are lost), and accepts what an agreement must refuse (a sign,
+`PT`, `P1DT`, the `P0001-02-03T04:05:06` form). Every check would have to re-read the text anyway.
 """
 
 from __future__ import annotations

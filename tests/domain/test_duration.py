@@ -40,6 +40,9 @@ from tests.domain.helpers import at, intervals, utc_datetimes
         ("P1.5D", Interval(0, 1, 12 * MICROS_PER_HOUR)),
         ("P1M15D", Interval(1, 15, 0)),
         ("PT36H", Interval(0, 0, 36 * MICROS_PER_HOUR)),
+        # Exact beyond a float's 53 bits (isodate's float parse loses the last microsecond).
+        ("PT316000000000.000001S", Interval(0, 0, 316_000_000_000 * MICROS_PER_SECOND + 1)),
+        ("PT9007199254.740993S", Interval(0, 0, 9_007_199_254_740_993)),
     ],
 )
 def test_parse(text: str, expected: Interval) -> None:
@@ -76,6 +79,12 @@ def test_parse(text: str, expected: Interval) -> None:
         "P\N{FULLWIDTH DIGIT ONE}D",
         "P10001Y",
         "P" + "1" * 70 + "D",
+        # What isodate would round or accept: sub-microsecond digits, a sign, the alternative form.
+        "PT1.0000005S",
+        "PT0.0000015S",
+        "+P1D",
+        "P0001-02-03T04:05:06",
+        "P0000-00-01",
     ],
 )
 def test_parse_refuses(text: str) -> None:
