@@ -75,6 +75,7 @@ def version_view(record: VersionRecord) -> dict[str, object]:
 def pull_view(record: PullRecord) -> dict[str, object]:
     return {
         "id": record.id,
+        "reservationId": record.reservation_id,
         "amount": str(record.amount),
         "kind": record.kind,
         "cycle": record.cycle,

@@ -27,9 +27,10 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from spsp_pull.domain.clock import Clock
+from spsp_pull.domain.pull_refusal import SENDER_BUSY, refusal
 from spsp_pull.ilp.pull_budget import GrantShare, PullBudget
 from spsp_pull.rates import Conversion
-from spsp_pull.store import reservations, sender_lease
+from spsp_pull.store import pointers, reservations, sender_lease
 from spsp_pull.store.database import Database
 from spsp_pull.store.records import PointerRecord
 from spsp_pull.store.reservations import ReservationClosed, SenderBusy, WebhookBody
@@ -42,6 +43,7 @@ from stream.connection import (
     StreamConnection,
     StreamOpened,
 )
+from stream.frames import StreamErrorCode
 from stream.oer import U64_MAX
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,9 @@ class PullSession:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
+        self.packets = 0  # fulfilled
+        self._pull_id: int | None = None  # the pull's first reservation: names the whole pull
+        self._settled = 0  # pointer units this pull's settled grants debited
 
     def on_events(self, events: list[Event]) -> None:
         turn = False
@@ -101,6 +106,7 @@ class PullSession:
                 # Counted whatever state the stream or connection is in: the link accepted it, so it is paid.
                 self._budget.record_fulfilled(event.amount)
                 self.delivered += event.amount
+                self.packets += 1
                 turn = turn or self._turn_due()
                 continue
             turn = True
@@ -145,9 +151,11 @@ class PullSession:
             await self._task
 
     async def _run(self) -> None:
+        started, failed = self._clock.now(), False
         try:
             await self._send_loop()
         except Exception:
+            failed = True
             log.exception("pull on pointer %d failed", self._pointer.id)
             self._conn.close(error_code=2, message="internal error")
             self._kick()
@@ -158,6 +166,18 @@ class PullSession:
             except Exception:
                 # The grants stay open; recovery debits them in full once their lease runs out.
                 log.exception("pull on pointer %d: settling failed", self._pointer.id)
+            self._db.metrics.pull_ended(
+                failed=failed,
+                wanted_more=self._wanted_more(),
+                delivered=self.delivered,
+                seconds=(self._clock.now() - started).total_seconds(),
+                packets=self.packets,
+            )
+
+    def _wanted_more(self) -> bool:
+        """Whether the payee asked for more than it received on the pulled stream."""
+        view = self._conn.stream(self._stream_id) if self._stream_id is not None else None
+        return view is not None and view.remote_receive_max > view.remote_total_received
 
     async def _send_loop(self) -> None:
         sid = self._stream_id
@@ -195,10 +215,21 @@ class PullSession:
                 # ilp-protocol-stream 1.8.9 waits for its time-out); the client then closes the connection
                 # (1.8.9's end() never returns if the server closes it at the same moment). The idle
                 # timeout covers a client that never does.
-                self._conn.close_stream(sid, message=PULL_LIMIT_REACHED)
+                self._conn.close_stream(sid, message=await self._end_message())
                 self._kick()
                 break
             await self._wait_change(IDLE_CHECK)
+
+    async def _end_message(self) -> str:
+        """What the stream's close says: why nothing was sent, when nothing was (from the agreement as it
+        stands now); else that the pull took what there was."""
+        if self.delivered:
+            return PULL_LIMIT_REACHED
+        record = await pointers.find_by_id(self._db, self._pointer.id)
+        if record is None:
+            return PULL_LIMIT_REACHED
+        why = refusal(record.version, record.usage, self._clock.now(), record.cancelled_at)
+        return PULL_LIMIT_REACHED if why is None else why.message
 
     def _stop_sending(self) -> int:
         """Let the stream send nothing beyond what is in flight (its sendMax = sent + in flight); what is in
@@ -307,17 +338,19 @@ class PullSession:
                     raise RuntimeError("lost the sender lease") from None
                 if now >= deadline or not self._conn.is_open:
                     self._exhausted = True
-                    self._conn.close()
+                    self._conn.close(StreamErrorCode.APPLICATION_ERROR, SENDER_BUSY.message)
                     self._kick()
                     return
                 await self._wait_change(LEASE_POLL)
         self._has_lease = True
         self._lease_renewed = now
+        self._settled += sum(share.sent for share in used_up)
         log.debug("pointer %d: reserved %s of %d wanted", self._pointer.id, grant and grant.amount, want)
         if grant is None:
             self._exhausted = True
             return
         self._budget.add_grant(grant.reservation_id, grant.amount)
+        self._pull_id = self._pull_id or grant.reservation_id
         self._grant_times.append(now)
         self._chunk_packets = min(2 * self._chunk_packets, self._settings.max_chunk_packets)
         if grant.amount < want:
@@ -341,7 +374,8 @@ class PullSession:
             )
         shares = self._budget.close_all()
         self._grant_times.clear()
-        notify = self._notify if final and self.delivered > 0 else None
+        settling = sum(share.sent for share in shares)
+        notify = self._announcement(settling) if final and self.delivered > 0 else None
         release = (self._pointer.id, self._holder) if final and self._has_lease else None
         if not shares and release is None:
             return
@@ -353,6 +387,7 @@ class PullSession:
                 notify=notify,
                 release_sender=release,
             )
+            self._settled += settling
         except ReservationClosed:
             # One was recovered (its lease ran out): settle the others one by one.
             for i, share in enumerate(shares):
@@ -367,12 +402,21 @@ class PullSession:
                 share.reservation_id,
                 share.sent,
                 now=self._clock.now(),
-                notify=self._notify if notify else None,
+                notify=self._announcement(share.sent) if notify else None,
             )
+            self._settled += share.sent
         except ReservationClosed:
             # The lease ran out and recovery debited the whole reservation: covered, but stop sending.
             log.warning("reservation %d was recovered while in use", share.reservation_id)
             self._exhausted = True
+
+    def _announcement(self, settling: int) -> WebhookBody:
+        """The pointer's webhook body with the pull's own `pullId` (its first reservation's id, which
+        `GET /pointers/<token>` shows as the `reservationId` of the pull's first ledger entry) and
+        `pullAmount`: what all its grants debited, `settling` with the settlement that announces it."""
+        pull = {"pullId": str(self._pull_id), "pullAmount": str(self._settled + settling)}
+        body = self._notify
+        return lambda record, now: {**body(record, now), **pull}
 
     async def _renew_sender_lease(self) -> None:
         """Between reservations (each of which extends it), while the payee takes its time."""
