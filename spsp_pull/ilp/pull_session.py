@@ -27,10 +27,9 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from spsp_pull.domain.clock import Clock
-from spsp_pull.domain.pull_refusal import SENDER_BUSY, refusal
 from spsp_pull.ilp.pull_budget import GrantShare, PullBudget
 from spsp_pull.rates import Conversion
-from spsp_pull.store import pointers, reservations, sender_lease
+from spsp_pull.store import reservations, sender_lease
 from spsp_pull.store.database import Database
 from spsp_pull.store.records import PointerRecord
 from spsp_pull.store.reservations import ReservationClosed, SenderBusy, WebhookBody
@@ -43,7 +42,6 @@ from stream.connection import (
     StreamConnection,
     StreamOpened,
 )
-from stream.frames import StreamErrorCode
 from stream.oer import U64_MAX
 
 log = logging.getLogger(__name__)
@@ -95,7 +93,6 @@ class PullSession:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
-        self.packets = 0  # fulfilled
         self._pull_id: int | None = None  # the pull's first reservation: names the whole pull
         self._settled = 0  # pointer units this pull's settled grants debited
 
@@ -106,7 +103,6 @@ class PullSession:
                 # Counted whatever state the stream or connection is in: the link accepted it, so it is paid.
                 self._budget.record_fulfilled(event.amount)
                 self.delivered += event.amount
-                self.packets += 1
                 turn = turn or self._turn_due()
                 continue
             turn = True
@@ -151,11 +147,9 @@ class PullSession:
             await self._task
 
     async def _run(self) -> None:
-        started, failed = self._clock.now(), False
         try:
             await self._send_loop()
         except Exception:
-            failed = True
             log.exception("pull on pointer %d failed", self._pointer.id)
             self._conn.close(error_code=2, message="internal error")
             self._kick()
@@ -166,18 +160,6 @@ class PullSession:
             except Exception:
                 # The grants stay open; recovery debits them in full once their lease runs out.
                 log.exception("pull on pointer %d: settling failed", self._pointer.id)
-            self._db.metrics.pull_ended(
-                failed=failed,
-                wanted_more=self._wanted_more(),
-                delivered=self.delivered,
-                seconds=(self._clock.now() - started).total_seconds(),
-                packets=self.packets,
-            )
-
-    def _wanted_more(self) -> bool:
-        """Whether the payee asked for more than it received on the pulled stream."""
-        view = self._conn.stream(self._stream_id) if self._stream_id is not None else None
-        return view is not None and view.remote_receive_max > view.remote_total_received
 
     async def _send_loop(self) -> None:
         sid = self._stream_id
@@ -215,21 +197,10 @@ class PullSession:
                 # ilp-protocol-stream 1.8.9 waits for its time-out); the client then closes the connection
                 # (1.8.9's end() never returns if the server closes it at the same moment). The idle
                 # timeout covers a client that never does.
-                self._conn.close_stream(sid, message=await self._end_message())
+                self._conn.close_stream(sid, message=PULL_LIMIT_REACHED)
                 self._kick()
                 break
             await self._wait_change(IDLE_CHECK)
-
-    async def _end_message(self) -> str:
-        """What the stream's close says: why nothing was sent, when nothing was (from the agreement as it
-        stands now); else that the pull took what there was."""
-        if self.delivered:
-            return PULL_LIMIT_REACHED
-        record = await pointers.find_by_id(self._db, self._pointer.id)
-        if record is None:
-            return PULL_LIMIT_REACHED
-        why = refusal(record.version, record.usage, self._clock.now(), record.cancelled_at)
-        return PULL_LIMIT_REACHED if why is None else why.message
 
     def _stop_sending(self) -> int:
         """Let the stream send nothing beyond what is in flight (its sendMax = sent + in flight); what is in
@@ -338,7 +309,7 @@ class PullSession:
                     raise RuntimeError("lost the sender lease") from None
                 if now >= deadline or not self._conn.is_open:
                     self._exhausted = True
-                    self._conn.close(StreamErrorCode.APPLICATION_ERROR, SENDER_BUSY.message)
+                    self._conn.close()
                     self._kick()
                     return
                 await self._wait_change(LEASE_POLL)
