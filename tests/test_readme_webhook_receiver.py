@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from spsp_pull.api.openapi import openapi_document
 from spsp_pull.payee import pull
 from tests.ilp.test_payee_cli import ADMIN, btp, create
 from tests.server_process import ServerProcess, free_port
@@ -126,6 +127,8 @@ async def test_the_readme_receiver_accepts_real_deliveries_and_refuses_tampered_
         first = json.loads(raw)
         assert (first["pullAmount"], first["balanceTotal"], first["balanceInterval"]) == ("300000",) * 3
         assert str(first["pointer"]).endswith(f"/{token}")
+        documented = openapi_document()["components"]["schemas"]["PullCompleted"]
+        assert set(documented["required"]) <= first.keys() <= documented["properties"].keys()
 
         assert (await pull(f"{server.url}/{token}", 50_000, btp_url=btp(server))).complete
         _, raw_second, status_second = await relay.next()

@@ -157,10 +157,42 @@ SCHEMAS: Json = {
                 "type": "object",
                 "properties": {
                     "versions": {"type": "array", "items": {"type": "object"}},
-                    "pulls": {"type": "array", "items": {"type": "object"}},
+                    "pulls": {"type": "array", "items": _ref("PullEntry")},
                 },
             },
         ]
+    },
+    "PullEntry": {
+        "type": "object",
+        "description": "One ledger entry: what one reservation debited. A pull that reserved in chunks has "
+        "one entry per chunk; its webhook's pullId is the reservationId of its first entry.",
+        "properties": {
+            "id": {"type": "integer"},
+            "reservationId": {"type": ["integer", "null"]},
+            "amount": AMOUNT,
+            "kind": {"type": "string", "enum": ["stream", "payout", "recovered"]},
+            "cycle": {"type": "integer"},
+            "createdAt": TIME,
+        },
+    },
+    "PullCompleted": {
+        "type": "object",
+        "description": "The body of a pull.completed webhook, signed with the account's webhook secret "
+        "(Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of '<Webhook-Id>.<t>.<body>'>).",
+        "required": ["balanceTotal", "balanceInterval", "pointer", "pullId", "pullAmount", "event"],
+        "properties": {
+            "balanceTotal": AMOUNT,
+            "balanceInterval": AMOUNT,
+            "pointer": {"type": "string"},
+            "pullId": {"type": "string", "description": "the pull: its first ledger entry's reservationId"},
+            "pullAmount": {**AMOUNT, "description": "what this pull debited, in pointer units"},
+            "balanceAvailable": AMOUNT,
+            "cycleCurrent": {"type": "integer"},
+            "assetCode": {"type": "string"},
+            "assetScale": {"type": "integer"},
+            "event": {"type": "string", "const": "pull.completed"},
+            "timestamp": TIME,
+        },
     },
     "PointerPage": {
         "type": "object",
@@ -268,6 +300,15 @@ def openapi_document() -> Json:
     return {
         "openapi": "3.1.0",
         "info": {"title": "spsp-pull", "version": "0.1.0", "description": "SPSP pull-pointer server"},
+        "webhooks": {
+            "pull.completed": {
+                "post": {
+                    "summary": "After each completed pull, to the pointer's webhook",
+                    "requestBody": {"content": {"application/json": {"schema": _ref("PullCompleted")}}},
+                    "responses": {"2XX": {"description": "accepted; anything else is retried with backoff"}},
+                }
+            }
+        },
         "components": {
             "schemas": {**SCHEMAS, **PAYOUT_SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
