@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
 
 from spsp_pull.api.openapi import openapi_document
 from spsp_pull.payee import pull
@@ -22,7 +22,6 @@ from tests.ilp.test_payee_cli import ADMIN, btp, create
 from tests.server_process import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
 def readme_receiver() -> str:
@@ -97,7 +96,7 @@ async def get(server: ServerProcess, path: str) -> Any:
 
 
 async def test_the_readme_receiver_accepts_real_deliveries_and_refuses_tampered_ones(
-    tmp_path: Path, server: ServerProcess, aiohttp_server: ServerFactory
+    tmp_path: Path, server: ServerProcess, aiohttp_server: AiohttpServer
 ) -> None:
     secret = (await get(server, "/me/webhook-secret"))["webhookSecret"]
     script = tmp_path / "receiver.py"

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
-from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
 
 from spsp_pull.api.views import webhook_body
 from spsp_pull.config import Config
@@ -59,19 +59,15 @@ class Receiver:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+async def receiver(aiohttp_server: AiohttpServer) -> Receiver:
     receiver = Receiver()
     app = web.Application()
     app.router.add_post("/hook", receiver.handle)
     app.router.add_post("/elsewhere", receiver.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
+    server = await aiohttp_server(app, host="127.0.0.1")
     receiver.url = str(server.make_url("/hook"))
     receiver.port = server.port or 0
-    try:
-        yield receiver
-    finally:
-        await server.close()
+    return receiver
 
 
 def verifies(headers: dict[str, str], body: bytes, secret: str) -> bool:
@@ -403,16 +399,12 @@ class Streamer:
 
 
 @pytest.fixture
-async def streamer() -> AsyncIterator[tuple[Streamer, str]]:
+async def streamer(aiohttp_server: AiohttpServer) -> tuple[Streamer, str]:
     streamer = Streamer()
     app = web.Application()
     app.router.add_post("/hook", streamer.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield streamer, str(server.make_url("/hook"))
-    finally:
-        await server.close()
+    server = await aiohttp_server(app, host="127.0.0.1")
+    return streamer, str(server.make_url("/hook"))
 
 
 async def test_a_huge_answer_is_read_up_to_the_cap_and_the_connection_dropped(

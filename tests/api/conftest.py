@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
 
 from spsp_pull.api.context import ApiContext
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.store.database import Database
-from tests.api.serving import ADMIN_KEY, served_api
+from tests.api.serving import ADMIN_KEY, api_accounts, fast_path_server
 
 SPSP_ACCEPT = {"Accept": "application/spsp4+json, application/spsp+json"}
 AGREEMENT = {
@@ -54,6 +54,7 @@ class Api:
 
 
 @pytest.fixture
-async def api(db: Database, clock: ManualClock) -> AsyncIterator[Api]:
-    async with served_api(db, clock) as served:
-        yield Api(served.client, served.context, clock, ADMIN_KEY, served.wallet_key, served.other_key)
+async def api(db: Database, clock: ManualClock, aiohttp_client: AiohttpClient) -> Api:
+    accounts = await api_accounts(db, clock)
+    client: TestClient[Any, Any] = await aiohttp_client(fast_path_server(accounts.context))
+    return Api(client, accounts.context, clock, ADMIN_KEY, accounts.wallet_key, accounts.other_key)

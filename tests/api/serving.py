@@ -50,8 +50,21 @@ class Served:
     other_key: str
 
 
-@asynccontextmanager
-async def served_api(db: Database, clock: ManualClock, bridge: Bridge | None = None) -> AsyncIterator[Served]:
+@dataclass
+class Accounts:
+    context: ApiContext
+    wallet_key: str
+    other_key: str
+
+
+def fast_path_server(context: ApiContext) -> FastPathTestServer:
+    """The API's app on 127.0.0.1, for pytest-aiohttp's `aiohttp_client` (which takes a server as it is;
+    `aiohttp_server` would make a plain TestServer, without the query fast path)."""
+    return FastPathTestServer(build_app(context), host="127.0.0.1")
+
+
+async def api_accounts(db: Database, clock: ManualClock, bridge: Bridge | None = None) -> Accounts:
+    """The admin, a wallet and another account, and the API's context over them."""
     now = clock.now()
     admin = await ensure_admin(db, ADMIN_KEY, now)
     wallet = await create_account(db, "wallet", now)
@@ -66,9 +79,17 @@ async def served_api(db: Database, clock: ManualClock, bridge: Bridge | None = N
         admin_account_id=admin.id,
         bridge=bridge,
     )
-    client = TestClient(FastPathTestServer(build_app(context), host="127.0.0.1"))
+    return Accounts(context, wallet.key, other.key)
+
+
+@asynccontextmanager
+async def served_api(db: Database, clock: ManualClock, bridge: Bridge | None = None) -> AsyncIterator[Served]:
+    """The API served for as long as the `async with`: for harnesses that tie it to another lifetime (the
+    payout bridge's) or start it within a test, where a fixture's teardown order does not fit."""
+    accounts = await api_accounts(db, clock, bridge)
+    client = TestClient(fast_path_server(accounts.context))
     await client.start_server()
     try:
-        yield Served(client, context, wallet.key, other.key)
+        yield Served(client, accounts.context, accounts.wallet_key, accounts.other_key)
     finally:
         await client.close()

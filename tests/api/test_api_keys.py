@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient, TestServer
+from pytest_aiohttp import AiohttpClient
 
 from spsp_pull import cli
 from spsp_pull.api.app import build_app
@@ -58,33 +58,29 @@ async def test_keys_are_listed_without_their_secrets(api: Api) -> None:
     assert await keys(api, second) == items
 
 
-async def test_a_revoked_key_is_refused_at_once_on_every_route_and_server(api: Api) -> None:
+async def test_a_revoked_key_is_refused_at_once_on_every_route_and_server(
+    api: Api, aiohttp_client: AiohttpClient
+) -> None:
     revoked_id, revoked = await issue(api, "wallet")
     _, kept = await issue(api, "wallet")
-    second_server = TestClient(
-        TestServer(build_app(replace(api.context, auth=Authenticator(api.context.db))))
-    )
-    await second_server.start_server()
-    try:
-        for client in (api.client, second_server):
-            assert (await client.get("/me", headers=api.auth(revoked))).status == 200
+    second_server = await aiohttp_client(build_app(replace(api.context, auth=Authenticator(api.context.db))))
+    for client in (api.client, second_server):
+        assert (await client.get("/me", headers=api.auth(revoked))).status == 200
 
-        api.clock.advance(timedelta(minutes=1))
-        response = await api.client.delete(f"/me/keys/{revoked_id}", headers=api.auth(kept))
-        assert response.status == 200
-        assert (await response.json())["revokedAt"] == "2024-01-31T12:01:00.000Z"
+    api.clock.advance(timedelta(minutes=1))
+    response = await api.client.delete(f"/me/keys/{revoked_id}", headers=api.auth(kept))
+    assert response.status == 200
+    assert (await response.json())["revokedAt"] == "2024-01-31T12:01:00.000Z"
 
-        unknown = await api.client.get("/me", headers=api.auth("sk_unknown"))
-        await problem(unknown, 401, "unauthorized")
-        for client in (api.client, second_server):
-            await problem(await client.get("/me", headers=api.auth(revoked)), 401, "unauthorized")
-            await problem(await client.get("/me/keys", headers=api.auth(revoked)), 401, "unauthorized")
-            created = await client.post("/", json={"amount": "1"}, headers=api.auth(revoked))
-            await problem(created, 401, "unauthorized")
-        await api.create(kept)
-        assert await api.pointer_count(kept) == 1
-    finally:
-        await second_server.close()
+    unknown = await api.client.get("/me", headers=api.auth("sk_unknown"))
+    await problem(unknown, 401, "unauthorized")
+    for client in (api.client, second_server):
+        await problem(await client.get("/me", headers=api.auth(revoked)), 401, "unauthorized")
+        await problem(await client.get("/me/keys", headers=api.auth(revoked)), 401, "unauthorized")
+        created = await client.post("/", json={"amount": "1"}, headers=api.auth(revoked))
+        await problem(created, 401, "unauthorized")
+    await api.create(kept)
+    assert await api.pointer_count(kept) == 1
 
 
 async def test_revoking_twice_answers_the_same(api: Api) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpServer
 
 from spsp_pull.payee import pull, query
 from tests.ilp.test_payee_cli import ADMIN, btp, create
@@ -30,7 +30,7 @@ async def test_pointer_in_another_asset_is_converted_down_and_debited_up(tmp_pat
         assert (await _settled(f"{server.url}/{token}"))["available"] == "0"
 
 
-async def test_completed_pull_fires_the_webhook(tmp_path: Path) -> None:
+async def test_completed_pull_fires_the_webhook(tmp_path: Path, aiohttp_server: AiohttpServer) -> None:
     received: list[tuple[dict[str, str], bytes]] = []
     arrived = asyncio.Event()
 
@@ -41,24 +41,20 @@ async def test_completed_pull_fires_the_webhook(tmp_path: Path) -> None:
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    receiver = TestServer(app, host="127.0.0.1")
-    await receiver.start_server()
-    try:
-        env = {"SPSP_AUTH_TOKEN": ADMIN, "SPSP_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"}
-        async with ServerProcess(tmp_path, env=env, embedded_btp=True) as server:
-            token = await create(server, webhook=str(receiver.make_url("/hook")))
-            outcome = await pull(f"{server.url}/{token}", 1000, btp_url=btp(server))
-            assert outcome.complete
-            await asyncio.wait_for(arrived.wait(), 10)
-            async with (
-                aiohttp.ClientSession() as http,
-                http.get(
-                    f"{server.url}/me/webhook-secret", headers={"Authorization": f"Bearer {ADMIN}"}
-                ) as response,
-            ):
-                secret = (await response.json())["webhookSecret"]
-    finally:
-        await receiver.close()
+    receiver = await aiohttp_server(app, host="127.0.0.1")
+    env = {"SPSP_AUTH_TOKEN": ADMIN, "SPSP_WEBHOOK_ALLOW_NETS": "127.0.0.0/8"}
+    async with ServerProcess(tmp_path, env=env, embedded_btp=True) as server:
+        token = await create(server, webhook=str(receiver.make_url("/hook")))
+        outcome = await pull(f"{server.url}/{token}", 1000, btp_url=btp(server))
+        assert outcome.complete
+        await asyncio.wait_for(arrived.wait(), 10)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(
+                f"{server.url}/me/webhook-secret", headers={"Authorization": f"Bearer {ADMIN}"}
+            ) as response,
+        ):
+            secret = (await response.json())["webhookSecret"]
     [(headers, raw)] = received
     body = json.loads(raw)
     assert body["balanceTotal"] == "1000" and body["balanceInterval"] == "1000"
