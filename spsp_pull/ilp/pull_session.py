@@ -93,7 +93,7 @@ class PullSession:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
-        self._pull_id: int | None = None  # the pull's first reservation: names the whole pull
+        self._pull_id: int | None = None  # the reservation of the pull's first ledger entry: names the pull
         self._settled = 0  # pointer units this pull's settled grants debited
 
     def on_events(self, events: list[Event]) -> None:
@@ -315,13 +315,12 @@ class PullSession:
                 await self._wait_change(LEASE_POLL)
         self._has_lease = True
         self._lease_renewed = now
-        self._settled += sum(share.sent for share in used_up)
+        self._count(used_up)
         log.debug("pointer %d: reserved %s of %d wanted", self._pointer.id, grant and grant.amount, want)
         if grant is None:
             self._exhausted = True
             return
         self._budget.add_grant(grant.reservation_id, grant.amount)
-        self._pull_id = self._pull_id or grant.reservation_id
         self._grant_times.append(now)
         self._chunk_packets = min(2 * self._chunk_packets, self._settings.max_chunk_packets)
         if grant.amount < want:
@@ -345,8 +344,7 @@ class PullSession:
             )
         shares = self._budget.close_all()
         self._grant_times.clear()
-        settling = sum(share.sent for share in shares)
-        notify = self._announcement(settling) if final and self.delivered > 0 else None
+        notify = self._announcement(shares) if final and self.delivered > 0 else None
         release = (self._pointer.id, self._holder) if final and self._has_lease else None
         if not shares and release is None:
             return
@@ -358,7 +356,7 @@ class PullSession:
                 notify=notify,
                 release_sender=release,
             )
-            self._settled += settling
+            self._count(shares)
         except ReservationClosed:
             # One was recovered (its lease ran out): settle the others one by one.
             for i, share in enumerate(shares):
@@ -373,19 +371,30 @@ class PullSession:
                 share.reservation_id,
                 share.sent,
                 now=self._clock.now(),
-                notify=self._announcement(share.sent) if notify else None,
+                notify=self._announcement([share]) if notify else None,
             )
-            self._settled += share.sent
+            self._count([share])
         except ReservationClosed:
             # The lease ran out and recovery debited the whole reservation: covered, but stop sending.
             log.warning("reservation %d was recovered while in use", share.reservation_id)
             self._exhausted = True
 
-    def _announcement(self, settling: int) -> WebhookBody:
-        """The pointer's webhook body with the pull's own `pullId` (its first reservation's id, which
-        `GET /pointers/<token>` shows as the `reservationId` of the pull's first ledger entry) and
-        `pullAmount`: what all its grants debited, `settling` with the settlement that announces it."""
-        pull = {"pullId": str(self._pull_id), "pullAmount": str(self._settled + settling)}
+    def _count(self, settled: list[GrantShare]) -> None:
+        """Settled shares (in settlement order, so in ledger order): add them to the pull's amount; the first
+        that debited anything wrote the pull's first ledger entry, and names the pull."""
+        for share in settled:
+            if share.sent and self._pull_id is None:
+                self._pull_id = share.reservation_id
+            self._settled += share.sent
+
+    def _announcement(self, settling: list[GrantShare]) -> WebhookBody:
+        """The pointer's webhook body with the pull's own `pullId` (the `reservationId` of its first entry in
+        the ledger of `GET /pointers/<token>`) and `pullAmount` (what all its grants debited), counting
+        `settling`, the settlement that announces it."""
+        first = next((share.reservation_id for share in settling if share.sent), None)
+        pull_id = self._pull_id if self._pull_id is not None else first
+        amount = self._settled + sum(share.sent for share in settling)
+        pull = {"pullId": str(pull_id), "pullAmount": str(amount)}
         body = self._notify
         return lambda record, now: {**body(record, now), **pull}
 
