@@ -374,6 +374,8 @@ def show_json(value: object) -> int:
 
 def cmd_create(args: argparse.Namespace) -> int:
     created = call(args, "POST", "/", terms_body(args))
+    for warning in created.get("warnings") or ():
+        print(f"warning: {warning.get('code')}: {warning.get('detail')}", file=sys.stderr)
     if args.output == "pointer":
         print(created["pointer"])
         return 0

@@ -47,6 +47,7 @@ class Config:
     webhook_allow_nets: tuple[IPNetwork, ...] = ()
     log_level: str = "INFO"
     reservation_lease: timedelta = timedelta(seconds=60)
+    sender_wait: timedelta = timedelta(seconds=55)  # a pull waits this long for another stream's sending
     idempotency_claim_ttl: timedelta = timedelta(seconds=60)  # longer than any request takes
     idempotency_retention: timedelta = timedelta(hours=24)
     btp_max_accounts: int = 10_000  # embedded BTP account names bound to a token (kept in the database)
@@ -111,6 +112,8 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
         )
     if (lease := number("SPSP_RESERVATION_LEASE", 5, 3600)) is not None:
         values["reservation_lease"] = timedelta(seconds=lease)
+    if (sender_wait := number("SPSP_SENDER_WAIT", 1, 3600)) is not None:
+        values["sender_wait"] = timedelta(seconds=sender_wait)
     if (claim_ttl := number("SPSP_IDEMPOTENCY_CLAIM_TTL", 1, 86_400)) is not None:
         values["idempotency_claim_ttl"] = timedelta(seconds=claim_ttl)
     if (retention := number("SPSP_IDEMPOTENCY_RETENTION", 60, 31_536_000)) is not None:

@@ -142,13 +142,14 @@ async def start_server(
             notify=lambda record, now: webhook_body(config, record, now),
             metrics=context.metrics,
             settings=StreamServerSettings(
-                pull=PullSettings(reservation_lease=config.reservation_lease),
+                pull=PullSettings(reservation_lease=config.reservation_lease, lease_wait=config.sender_wait),
                 max_in_flight=config.max_in_flight,
                 max_packet_amount=config.max_packet_amount,
                 limits=config.connection_limits,
             ),
         )
         node.set_handler(stream_server.handle)
+        context.rate_refusal = stream_server.rate_refusal
         if isinstance(node, EmbeddedNode):
             await node.start()
     app = build_app(context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -10,6 +11,7 @@ from aiohttp import web
 from spsp_pull.api.auth import Authenticator
 from spsp_pull.config import Config
 from spsp_pull.domain.clock import Clock
+from spsp_pull.domain.pull_refusal import Refusal
 from spsp_pull.ilp.receiver_address import ReceiverAddresses
 from spsp_pull.metrics import Metrics
 from spsp_pull.store.database import Database
@@ -46,6 +48,8 @@ class ApiContext:
     metrics: Metrics = field(default_factory=Metrics)
     admin_account_id: int | None = None
     bridge: Bridge | None = None  # when a payout backend is configured
+    # Why pulls of a pointer in this asset would be refused for want of a rate (None: no ILP side to ask).
+    rate_refusal: Callable[[str], Awaitable[Refusal | None]] | None = None
 
 
 CONTEXT = web.AppKey("context", ApiContext)

@@ -194,6 +194,31 @@ SCHEMAS: Json = {
             "timestamp": TIME,
         },
     },
+    "CreatedPointer": {
+        "allOf": [
+            _ref("Pointer"),
+            {
+                "type": "object",
+                "required": ["warnings"],
+                "properties": {
+                    "warnings": {
+                        "type": "array",
+                        "description": "what the new pointer cannot do (it is created all the same); empty "
+                        "when nothing. `no-rate`: no exchange rate from its asset to the server's, so pulls "
+                        "over ILP are refused (payouts may still serve it)",
+                        "items": {
+                            "type": "object",
+                            "required": ["code", "detail"],
+                            "properties": {
+                                "code": {"type": "string", "enum": ["no-rate"]},
+                                "detail": {"type": "string"},
+                            },
+                        },
+                    }
+                },
+            },
+        ]
+    },
     "PointerPage": {
         "type": "object",
         "properties": {
@@ -323,7 +348,7 @@ def openapi_document() -> Json:
                 ),
                 "post": _op(
                     "Create a pull pointer",
-                    {"201": pointer_ok},
+                    {"201": _json(_ref("CreatedPointer"), "the pointer, and what it cannot do")},
                     body=_ref("AgreementInput"),
                     params=[IDEMPOTENCY],
                     tags=["pointers"],

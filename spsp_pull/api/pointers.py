@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -12,6 +13,7 @@ from spsp_pull.api.idempotency import idempotent
 from spsp_pull.api.problems import Problem
 from spsp_pull.api.views import pointer_view, pull_view, version_view
 from spsp_pull.domain.details_input import parse_detail_changes, parse_details
+from spsp_pull.domain.pull_refusal import Refusal
 from spsp_pull.domain.terms_input import parse_changes, parse_terms
 from spsp_pull.store import pointers
 
@@ -46,7 +48,21 @@ async def _create(request: web.Request, account_id: int) -> web.Response:
         now,
     )
     ctx.metrics.inc("spsp_pointers_created_total", help_text="Pull pointers created")
-    return json_response(pointer_view(ctx.config, record, now), status=201)
+    view = pointer_view(ctx.config, record, now)
+    view["warnings"] = await _warnings(ctx.rate_refusal, terms.asset_code)
+    return json_response(view, status=201)
+
+
+async def _warnings(
+    rate_refusal: Callable[[str], Awaitable[Refusal | None]] | None, asset_code: str
+) -> list[dict[str, str]]:
+    """What a new pointer cannot do: pulls over ILP without a rate to the server's asset (it is still made:
+    the payout bridge may serve it)."""
+    why = None if rate_refusal is None else await rate_refusal(asset_code)
+    if why is None:
+        return []
+    detail = f"{why.message}: pulls over ILP will be refused; payouts may still serve it"
+    return [{"code": why.code, "detail": detail}]
 
 
 async def update(request: web.Request) -> web.Response:

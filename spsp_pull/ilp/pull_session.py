@@ -27,9 +27,10 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from spsp_pull.domain.clock import Clock
+from spsp_pull.domain.pull_refusal import SENDER_BUSY, refusal
 from spsp_pull.ilp.pull_budget import GrantShare, PullBudget
 from spsp_pull.rates import Conversion
-from spsp_pull.store import reservations, sender_lease
+from spsp_pull.store import pointers, reservations, sender_lease
 from spsp_pull.store.database import Database
 from spsp_pull.store.records import PointerRecord
 from spsp_pull.store.reservations import ReservationClosed, SenderBusy, WebhookBody
@@ -42,6 +43,7 @@ from stream.connection import (
     StreamConnection,
     StreamOpened,
 )
+from stream.frames import StreamErrorCode
 from stream.oer import U64_MAX
 
 log = logging.getLogger(__name__)
@@ -197,10 +199,21 @@ class PullSession:
                 # ilp-protocol-stream 1.8.9 waits for its time-out); the client then closes the connection
                 # (1.8.9's end() never returns if the server closes it at the same moment). The idle
                 # timeout covers a client that never does.
-                self._conn.close_stream(sid, message=PULL_LIMIT_REACHED)
+                self._conn.close_stream(sid, message=await self._end_message())
                 self._kick()
                 break
             await self._wait_change(IDLE_CHECK)
+
+    async def _end_message(self) -> str:
+        """What the stream's close says: why nothing was sent, when nothing was (from the agreement as it
+        stands now); else that the pull took what there was."""
+        if self.delivered:
+            return PULL_LIMIT_REACHED
+        record = await pointers.find_by_id(self._db, self._pointer.id)
+        if record is None:
+            return PULL_LIMIT_REACHED
+        why = refusal(record.version, record.usage, self._clock.now(), record.cancelled_at)
+        return PULL_LIMIT_REACHED if why is None else why.message
 
     def _stop_sending(self) -> int:
         """Let the stream send nothing beyond what is in flight (its sendMax = sent + in flight); what is in
@@ -309,7 +322,7 @@ class PullSession:
                     raise RuntimeError("lost the sender lease") from None
                 if now >= deadline or not self._conn.is_open:
                     self._exhausted = True
-                    self._conn.close()
+                    self._conn.close(StreamErrorCode.APPLICATION_ERROR, SENDER_BUSY.message)
                     self._kick()
                     return
                 await self._wait_change(LEASE_POLL)

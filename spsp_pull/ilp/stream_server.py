@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from spsp_pull.domain.clock import Clock
+from spsp_pull.domain.pull_refusal import Refusal, no_rate
 from spsp_pull.ilp.connection_budget import ConnectionBudget, ConnectionLimits, Kind, Refused
 from spsp_pull.ilp.node import IlpNode
 from spsp_pull.ilp.pull_session import PullSession, PullSettings
@@ -47,9 +48,10 @@ from stream.connection import (
     StreamOpened,
 )
 from stream.crypto import StreamKeys
-from stream.errors import DecryptionError
-from stream.frames import StreamErrorCode
+from stream.errors import DecodeError, DecryptionError
+from stream.frames import ConnectionClose, StreamErrorCode
 from stream.oer import U64_MAX
+from stream.packet import StreamPacket, decrypt_packet, encrypt_packet
 
 log = logging.getLogger(__name__)
 STOP_CLOSE_WAIT = 10.0  # seconds a shutdown lets connections close themselves (telling their peers)
@@ -177,9 +179,12 @@ class StreamServer:
         assert asset is not None
         pull: tuple[PointerRecord, Conversion] | None = None
         if connection_id.tag != PUSH_TAG:
-            pull = await self._pull_terms(connection_id.tag, asset)
-            if pull is None:
+            terms = await self._pull_terms(connection_id.tag, asset)
+            if terms is None:
                 return self._unreachable(address)
+            if isinstance(terms, Refusal):
+                return self._refuse(keys, address, prepare, terms)
+            pull = terms
         options = ConnectionOptions(
             max_in_flight=self._settings.max_in_flight,
             max_packet_amount=self._settings.max_packet_amount,
@@ -232,7 +237,23 @@ class StreamServer:
         self._spawn(self._forget_when_closed(segment, kind, runner))
         return runner
 
-    async def _pull_terms(self, tag: str, asset: Asset) -> tuple[PointerRecord, Conversion] | None:
+    @staticmethod
+    def _refuse(keys: StreamKeys, address: str, prepare: ilp.Prepare, refusal: Refusal) -> ilp.Reject:
+        """Answer the opening Prepare of a connection that cannot pull: a Reject whose STREAM reply closes the
+        connection (ConnectionClose ApplicationError) and whose ILP message says why, for clients that read
+        only that. No connection is kept: a retry is refused the same way."""
+        try:
+            request = decrypt_packet(keys, prepare.data)
+        except DecodeError:
+            return ilp.Reject(ilp.ErrorCode.F99_APPLICATION_ERROR, address, refusal.message, b"")
+        close = ConnectionClose(StreamErrorCode.APPLICATION_ERROR, refusal.message)
+        reply = StreamPacket(request.sequence, ilp.IlpPacketType.REJECT, prepare.amount, (close,))
+        return ilp.Reject(
+            ilp.ErrorCode.F99_APPLICATION_ERROR, address, refusal.message, encrypt_packet(keys, reply)
+        )
+
+    async def _pull_terms(self, tag: str, asset: Asset) -> tuple[PointerRecord, Conversion] | Refusal | None:
+        """The pointer of `tag` and the conversion its pulls use; why not, when there is no rate."""
         record = await pointers.find_by_tag(self._db, tag)
         if record is None:
             return None
@@ -241,8 +262,9 @@ class StreamServer:
                 Asset(record.terms.asset_code, record.terms.asset_scale), asset
             )
         except RateUnavailable:
-            log.warning("no rate from %s to %s: pull refused", record.terms.asset_code, asset.code)
-            return None
+            refusal = no_rate(record.terms.asset_code, asset.code)
+            log.warning("pointer %d: %s: pull refused", record.id, refusal.message)
+            return refusal
         return record, conversion
 
     @staticmethod
@@ -279,6 +301,18 @@ class StreamServer:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def rate_refusal(self, asset_code: str) -> Refusal | None:
+        """Why pulls of a pointer in `asset_code` would be refused for want of a rate; None when they would
+        not, or while the server's asset is unknown (an uplink before IL-DCP)."""
+        asset = self._node.asset
+        if asset is None:
+            return None
+        try:
+            await self._rates.rate(asset_code, asset.code)
+        except RateUnavailable:
+            return no_rate(asset_code, asset.code)
+        return None
 
     async def _conversion(self, pointer_asset: Asset, server_asset: Asset) -> Conversion:
         rate = await self._rates.rate(pointer_asset.code, server_asset.code)
