@@ -13,6 +13,7 @@ from pathlib import Path
 
 from spsp_pull.domain.outbound_targets import IPNetwork, TargetPolicy, parse_networks
 from spsp_pull.ilp.connection_budget import ConnectionLimits
+from spsp_pull.logging_setup import LOG_FORMATS
 from spsp_pull.offline import hs256_secret_problem
 
 DEFAULT_PORT = 6000
@@ -46,6 +47,7 @@ class Config:
     # Networks webhooks and payout notifications may reach besides public addresses (local receivers).
     webhook_allow_nets: tuple[IPNetwork, ...] = ()
     log_level: str = "INFO"
+    log_format: str = "text"  # SPSP_LOG_FORMAT: text, or json (one object per line)
     reservation_lease: timedelta = timedelta(seconds=60)
     sender_wait: timedelta = timedelta(seconds=55)  # a pull waits this long for another stream's sending
     idempotency_claim_ttl: timedelta = timedelta(seconds=60)  # longer than any request takes
@@ -150,6 +152,7 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
         ("SPSP_ILP_UPLINK", "ilp_uplink"),
         ("SPSP_ASSET_CODE", "asset_code"),
         ("SPSP_LOG_LEVEL", "log_level"),
+        ("SPSP_LOG_FORMAT", "log_format"),
     ):
         if (value := text(name)) is not None:
             values[key] = value
@@ -240,6 +243,8 @@ def parse_rates(text: str) -> dict[str, Decimal]:
 
 
 def _check(config: Config) -> None:
+    if config.log_format not in LOG_FORMATS:
+        raise ConfigError(f"SPSP_LOG_FORMAT must be one of: {', '.join(LOG_FORMATS)}")
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ConfigError("SPSP_TLS_CERT and SPSP_TLS_KEY go together")
     if not 1 <= len(config.asset_code) <= 12:

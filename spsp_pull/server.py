@@ -26,6 +26,7 @@ from spsp_pull.ilp.node import EmbeddedNode, IlpNode, UplinkNode
 from spsp_pull.ilp.pull_session import PullSettings
 from spsp_pull.ilp.receiver_address import ReceiverAddresses
 from spsp_pull.ilp.stream_server import StreamServer, StreamServerSettings
+from spsp_pull.logging_setup import configure_logging
 from spsp_pull.metrics import Metrics
 from spsp_pull.rates import Asset, StaticRates
 from spsp_pull.store import idempotency
@@ -128,6 +129,7 @@ async def start_server(
         addresses=addresses,
         ilp=ilp or node or StaticIlpEndpoint(config.ilp_address),
         auth=Authenticator(db),
+        metrics=db.metrics,
         admin_account_id=admin.id,
         bridge=bridge,
     )
@@ -222,7 +224,7 @@ async def running(config: Config, **kwargs: object) -> AsyncIterator[Server]:
 
 
 async def serve_forever(config: Config) -> None:
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log_level, config.log_format)
     server = await start_server(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -275,22 +277,12 @@ def publish_audit(metrics: Metrics, report: AuditReport) -> None:
             "ledger audit: %d more mismatches (spsp-pull audit lists them)",
             len(report.mismatches) - AUDIT_LOG_LINES,
         )
-    metrics.set(
-        "spsp_pull_audit_mismatches",
-        len(report.mismatches),
-        help_text="Mismatches the last ledger audit found (0: every counter agrees with the ledger)",
+    metrics.audit(
+        mismatches=len(report.mismatches),
+        at=report.at.timestamp(),
+        seconds=report.duration.total_seconds(),
+        pointers=report.pointers,
     )
-    metrics.set(
-        "spsp_pull_audit_last_run_timestamp_seconds",
-        report.at.timestamp(),
-        help_text="When the last ledger audit ran (Unix time)",
-    )
-    metrics.set(
-        "spsp_pull_audit_duration_seconds",
-        report.duration.total_seconds(),
-        help_text="How long the last ledger audit took",
-    )
-    metrics.set("spsp_pull_audit_pointers", report.pointers, help_text="Pointers the last ledger audit read")
 
 
 async def _forever(step: Callable[[], Awaitable[None]], name: str) -> None:

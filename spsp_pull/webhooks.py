@@ -190,6 +190,7 @@ class WebhookWorker:
         if not delivered and error is None:
             error = f"HTTP {status}"
         now = self._clock.now()
+        retry_at = None if delivered or final else retry_time(message.attempts + 1, now, self._settings)
         await outbox.record_attempt(
             self._db,
             message.id,
@@ -198,8 +199,9 @@ class WebhookWorker:
             status_code=status,
             error=error,
             duration_ms=int((time.monotonic() - started) * 1000),
-            retry_at=None if delivered or final else retry_time(message.attempts + 1, now, self._settings),
+            retry_at=retry_at,
         )
+        self._db.metrics.webhook_delivery(delivered=delivered, retrying=retry_at is not None)
         if not delivered:
             log.info(
                 "webhook %s to %s failed (attempt %d): %s",

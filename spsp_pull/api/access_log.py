@@ -16,12 +16,10 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.log import access_logger
 
+from spsp_pull.api.request_id import HEADER as REQUEST_ID_HEADER
 from spsp_pull.metrics import Metrics
 
 REQUESTS_METRIC = "spsp_http_requests_total"
-REQUESTS_HELP = "HTTP requests answered, by method and status"
-# Any other method (clients may send any token) is counted as OTHER, so the labels stay few.
-COUNTED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +31,13 @@ class Access:
     size: int  # bytes sent, head and body
     referer: str | None
     user_agent: str | None
+    request_id: str | None = None
 
 
 def record_access(
     metrics: Metrics, access: Access, elapsed: float, logger: logging.Logger = access_logger
 ) -> None:
-    method = access.method if access.method in COUNTED_METHODS else "OTHER"
-    metrics.inc(REQUESTS_METRIC, help_text=REQUESTS_HELP, method=method, status=str(access.status))
+    metrics.http_request(access.method, access.status)
     if logger.isEnabledFor(logging.INFO):
         logger.info(
             '%s [%s] "%s" %d %d "%s" "%s"',
@@ -50,6 +48,7 @@ def record_access(
             access.size,
             access.referer or "-",
             access.user_agent or "-",
+            extra={"request_id": access.request_id},
         )
 
 
@@ -74,6 +73,7 @@ def access_logger_class(metrics: Metrics) -> type[AbstractAccessLogger]:
                 size=response.body_length,
                 referer=request.headers.get("Referer"),
                 user_agent=request.headers.get("User-Agent"),
+                request_id=response.headers.get(REQUEST_ID_HEADER),
             )
             record_access(metrics, access, time, self.logger)
 

@@ -11,14 +11,18 @@ from spsp_pull.api.bodies import MAX_BODY_BYTES
 from spsp_pull.api.context import CONTEXT, ApiContext, context
 from spsp_pull.api.openapi import docs_page, openapi_document
 from spsp_pull.api.problems import problem_middleware
+from spsp_pull.api.request_id import request_id_middleware
 from spsp_pull.api.spsp import SPSP_CONTENT_TYPE
 from spsp_pull.bridge.routes import add_payout_routes
+from spsp_pull.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 POINTER_SEGMENT = "{token}"
 
 
 def build_app(ctx: ApiContext) -> web.Application:
-    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[request_id_middleware, problem_middleware], client_max_size=MAX_BODY_BYTES
+    )
     app[CONTEXT] = ctx
     add_routes(app.router)
     return app
@@ -76,7 +80,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(text=context(request).metrics.render(), content_type="text/plain")
+    return web.Response(
+        body=context(request).metrics.render().encode(), headers={"Content-Type": METRICS_CONTENT_TYPE}
+    )
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -47,7 +47,7 @@ async def _create(request: web.Request, account_id: int) -> web.Response:
         ),
         now,
     )
-    ctx.metrics.inc("spsp_pointers_created_total", help_text="Pull pointers created")
+    ctx.metrics.pointer_created()
     view = pointer_view(ctx.config, record, now)
     view["warnings"] = await _warnings(ctx.rate_refusal, terms.asset_code)
     return json_response(view, status=201)

@@ -27,6 +27,9 @@ from spsp_pull.api.access_log import Access, access_logger_class, record_access
 from spsp_pull.api.context import CONTEXT, ApiContext
 from spsp_pull.api.problems import unexpected_error
 from spsp_pull.api.query_head import NOT_A_QUERY, QueryHead, QueryHeadReader
+from spsp_pull.api.request_id import HEADER as REQUEST_ID_HEADER
+from spsp_pull.api.request_id import request_id
+from spsp_pull.logging_setup import REQUEST_ID
 
 PAUSE_READING_ABOVE = 64 * 1024  # unconsumed bytes while queries are being answered
 
@@ -39,13 +42,18 @@ class ResponseWriter:
         self._date_second = -1
         self._date = ""
 
-    def __call__(self, status: int, headers: tuple[tuple[str, str], ...], body: bytes) -> bytes:
+    def __call__(
+        self, status: int, headers: tuple[tuple[str, str], ...], body: bytes, request_id: str
+    ) -> bytes:
         head = self._heads.get((status, headers))
         if head is None:
             lines = "".join(f"{name}: {value}\r\n" for name, value in headers)
             head = f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n{lines}".encode()
             self._heads[status, headers] = head
-        tail = f"Content-Length: {len(body)}\r\nDate: {self._now()}\r\nServer: {SERVER_SOFTWARE}\r\n\r\n"
+        tail = (
+            f"{REQUEST_ID_HEADER}: {request_id}\r\nContent-Length: {len(body)}\r\n"
+            f"Date: {self._now()}\r\nServer: {SERVER_SOFTWARE}\r\n\r\n"
+        )
         return b"".join((head, tail.encode(), body))
 
     def _now(self) -> str:
@@ -230,12 +238,13 @@ class QueryFastPath(asyncio.Protocol):
         try:
             while next_query is not None:
                 started = self._loop.time()
-                status, response = await self._answer(next_query.token)
+                rid = request_id(next_query.request_id)
+                status, response = await self._answer(next_query.token, rid)
                 if transport is None or self._transport is not transport:
                     return
                 transport.write(response)
                 self._last_answer_at = now = self._loop.time()
-                self._log(next_query, status, len(response), now - started)
+                self._log(next_query, status, len(response), now - started, rid)
                 next_query = self._next_query()
         finally:
             self._answering = None
@@ -243,18 +252,21 @@ class QueryFastPath(asyncio.Protocol):
             self._watch_deadline()
         self._update_reading()
 
-    async def _answer(self, token: str) -> tuple[int, bytes]:
+    async def _answer(self, token: str, rid: str) -> tuple[int, bytes]:
+        request_id_var = REQUEST_ID.set(rid)
         try:
             answer = await spsp.answer_query(self._site.context, token)
         except Exception:
             response = unexpected_error("GET", f"/{token}")
             assert isinstance(response.body, bytes)
             return response.status, self._site.write(
-                response.status, tuple(response.headers.items()), response.body
+                response.status, tuple(response.headers.items()), response.body, rid
             )
-        return answer.status, self._site.write(answer.status, answer.headers, answer.body)
+        finally:
+            REQUEST_ID.reset(request_id_var)
+        return answer.status, self._site.write(answer.status, answer.headers, answer.body, rid)
 
-    def _log(self, query: QueryHead, status: int, size: int, elapsed: float) -> None:
+    def _log(self, query: QueryHead, status: int, size: int, elapsed: float, rid: str) -> None:
         access = Access(
             remote=self._remote,
             request_line=f"GET /{query.token} HTTP/1.1",
@@ -263,6 +275,7 @@ class QueryFastPath(asyncio.Protocol):
             size=size,
             referer=query.referer,
             user_agent=query.user_agent,
+            request_id=rid,
         )
         record_access(self._site.context.metrics, access, elapsed)
 

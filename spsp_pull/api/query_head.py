@@ -27,7 +27,7 @@ NOT_IN_A_LINE = re.compile(rb"[^\t\x20-\x7e]")
 CR = ord("\r")
 # Headers that give the request a body, or change what happens to the connection.
 NOT_SERVED_HEADERS = frozenset({b"transfer-encoding", b"expect", b"upgrade"})
-LOGGED_HEADERS = frozenset({b"referer", b"user-agent"})
+LOGGED_HEADERS = frozenset({b"referer", b"user-agent", b"x-request-id"})
 
 
 class NotAQuery(enum.Enum):
@@ -43,6 +43,7 @@ class QueryHead:
     end: int  # bytes of the buffer the head takes, through its empty line
     referer: str | None
     user_agent: str | None
+    request_id: str | None  # as the client sent it
 
 
 class QueryHeadReader:
@@ -88,7 +89,13 @@ class QueryHeadReader:
         if head_end >= 0:
             assert self._token is not None
             logged = self._logged
-            return QueryHead(self._token, head_end + 4, logged.get(b"referer"), logged.get(b"user-agent"))
+            return QueryHead(
+                self._token,
+                head_end + 4,
+                logged.get(b"referer"),
+                logged.get(b"user-agent"),
+                logged.get(b"x-request-id"),
+            )
         if end == HEAD_LIMIT or not self._incomplete_line_may_do(buffer, max(searched - 1, lines_end), end):
             return NOT_A_QUERY
         return None

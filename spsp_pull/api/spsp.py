@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -57,17 +58,21 @@ async def query(request: web.Request) -> web.Response:
     ctx = context(request)
     token = request.match_info["token"]
     if looks_like_jwt(token):
+        started = time.perf_counter()
         record = await register_offline(ctx, token)
-        return _answer(ctx, record.tag, record).response()
+        answer = _answer(ctx, record.tag, record)
+        ctx.metrics.query_took(time.perf_counter() - started)
+        return answer.response()
     return (await answer_query(ctx, token)).response()
 
 
 async def answer_query(ctx: ApiContext, token: str) -> SpspAnswer:
     """The answer to `GET /<token>` for a pointer token (not an offline JWT)."""
+    started = time.perf_counter()
     record = await pointers.find_by_token(ctx.db, token)
-    if record is None:
-        return NOT_FOUND
-    return _answer(ctx, record.tag, record)
+    answer = NOT_FOUND if record is None else _answer(ctx, record.tag, record)
+    ctx.metrics.query_took(time.perf_counter() - started)
+    return answer
 
 
 async def push_endpoint(request: web.Request) -> web.Response:
@@ -111,5 +116,5 @@ def _answer(ctx: ApiContext, tag: str, record: PointerRecord | None) -> SpspAnsw
     address = ctx.ilp.address
     if address is None or not ctx.ilp.ready:
         return NOT_CONNECTED
-    ctx.metrics.inc("spsp_queries_total", help_text="SPSP queries answered")
+    ctx.metrics.query_answered()
     return spsp_answer(spsp_view(ctx.addresses.issue(address, tag), record, ctx.clock.now()))

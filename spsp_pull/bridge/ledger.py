@@ -34,7 +34,7 @@ from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.domain.errors import InputError
 from spsp_pull.store import models, reservations
 from spsp_pull.store import payouts as store
-from spsp_pull.store.database import Database
+from spsp_pull.store.database import Database, after_commit
 from spsp_pull.store.outbox import enqueue
 from spsp_pull.store.payouts import NewPayout, PayoutRecord
 
@@ -85,6 +85,7 @@ class PayoutLedger:
         try:
             async with self._db.write() as session:
                 row = store.insert_payout(session, spec, status=PayoutStatus.NEW, now=now)
+                after_commit(session, lambda: self._db.metrics.payout_entered(PayoutStatus.NEW))
                 await session.flush()
                 detail: dict[str, object] = {
                     "debit": str(spec.debit),
@@ -365,6 +366,7 @@ class PayoutLedger:
     ) -> Effect:
         transition = advance(PayoutStatus(row.status), trigger)
         target = transition.target
+        after_commit(session, lambda: self._db.metrics.payout_entered(target))
         store.set_status(
             row,
             target,

@@ -95,6 +95,7 @@ class PullSession:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
+        self.packets = 0  # fulfilled
         self._pull_id: int | None = None  # the reservation of the pull's first ledger entry: names the pull
         self._settled = 0  # pointer units this pull's settled grants debited
 
@@ -105,6 +106,7 @@ class PullSession:
                 # Counted whatever state the stream or connection is in: the link accepted it, so it is paid.
                 self._budget.record_fulfilled(event.amount)
                 self.delivered += event.amount
+                self.packets += 1
                 turn = turn or self._turn_due()
                 continue
             turn = True
@@ -149,9 +151,11 @@ class PullSession:
             await self._task
 
     async def _run(self) -> None:
+        started, failed = self._clock.now(), False
         try:
             await self._send_loop()
         except Exception:
+            failed = True
             log.exception("pull on pointer %d failed", self._pointer.id)
             self._conn.close(error_code=2, message="internal error")
             self._kick()
@@ -162,6 +166,18 @@ class PullSession:
             except Exception:
                 # The grants stay open; recovery debits them in full once their lease runs out.
                 log.exception("pull on pointer %d: settling failed", self._pointer.id)
+            self._db.metrics.pull_ended(
+                failed=failed,
+                wanted_more=self._wanted_more(),
+                delivered=self.delivered,
+                seconds=(self._clock.now() - started).total_seconds(),
+                packets=self.packets,
+            )
+
+    def _wanted_more(self) -> bool:
+        """Whether the payee asked for more than it received on the pulled stream."""
+        view = self._conn.stream(self._stream_id) if self._stream_id is not None else None
+        return view is not None and view.remote_receive_max > view.remote_total_received
 
     async def _send_loop(self) -> None:
         sid = self._stream_id

@@ -204,11 +204,7 @@ class StreamServer:
         kind = Kind.PUSH if pull is None else Kind.PULL
         refusal = self._admit(segment, kind, self._account(kind, connection_id.tag))
         if refusal is not None:
-            self._metrics.inc(
-                "spsp_pull_stream_connections_refused_total",
-                help_text="new STREAM connections refused (T03) for want of a place",
-                kind=kind.value,
-            )
+            self._metrics.connection_refused(kind.value)
             return ilp.Reject(ilp.ErrorCode.T03_CONNECTOR_BUSY, address, refusal, b"")
         link = _ActivityLink(self._node.link, lambda: self._budget.touch(segment, self._clock.now()))
         if pull is None:
@@ -230,7 +226,7 @@ class StreamServer:
             self._pulls.add(session)
             runner = ConnectionRunner(connection, link, on_events=session.on_events, now=self._clock.now)
             runner_box.append(runner)
-            self._metrics.inc("spsp_pull_connections_total", help_text="STREAM connections to pull pointers")
+            self._metrics.pull_connection()
         self._runners[segment] = runner
         self._table[kind] += 1
         runner.start()
@@ -284,11 +280,7 @@ class StreamServer:
         if isinstance(decision, Refused):
             return decision.reason
         if decision.evicted is not None:
-            self._metrics.inc(
-                "spsp_pull_stream_connections_evicted_total",
-                help_text="STREAM connections closed to make room for another",
-                kind=kind.value,
-            )
+            self._metrics.connection_evicted(kind.value)
             evicted = self._runners.get(decision.evicted)
             if evicted is not None:
                 evicted.connection.close(

@@ -19,9 +19,12 @@ from sqlalchemy import Connection, Dialect, Table, bindparam, event, select, tex
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from spsp_pull.metrics import Metrics
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x5_9_5_0  # PostgreSQL advisory lock held while migrating
 _SQLITE_READER_BUSY_MS = 5000
+_AFTER_COMMIT = "after_commit"  # session.info key
 
 Processor = Callable[[Any], Any] | None
 _T = TypeVar("_T")
@@ -127,6 +130,17 @@ class Database:
         self._sqlite_writer: asyncio.Task[Any] | None = None
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine)
+        self.metrics = Metrics()  # what the server counts: the one registry every part that has `db` reaches
+        self.metrics.watch_pool("sqlalchemy", self._engine_connections_in_use)
+        self.metrics.watch_pool("asyncpg", self._asyncpg_connections_in_use)
+
+    def _engine_connections_in_use(self) -> int:
+        checked_out = getattr(self.engine.pool, "checkedout", None)
+        return int(checked_out()) if checked_out is not None else 0
+
+    def _asyncpg_connections_in_use(self) -> int:
+        pool = self._pg_pool
+        return 0 if pool is None else int(pool.get_size() - pool.get_idle_size())
 
     @property
     def is_sqlite(self) -> bool:
@@ -152,6 +166,7 @@ class Database:
         if self._sqlite_write_lock is None:
             async with self._sessions() as session, session.begin():
                 yield session
+            _run_after_commit(session)
             return
         await self._acquire_sqlite_write_lock(self._sqlite_write_lock)
         try:
@@ -161,6 +176,7 @@ class Database:
         finally:
             self._sqlite_writer = None
             self._sqlite_write_lock.release()
+        _run_after_commit(session)
 
     async def _acquire_sqlite_write_lock(self, lock: asyncio.Lock) -> None:
         """As SQLite's own busy timeout did: give up with "database is locked" after 30 s, and at once for a
@@ -270,6 +286,17 @@ class Database:
             pool, self._pg_pool = self._pg_pool, None
             await pool.close()
         await self.engine.dispose()
+
+
+def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run `action` once the `Database.write()` transaction of `session` has committed (never if it rolls
+    back): for counting what a transaction did."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def _run_after_commit(session: AsyncSession) -> None:
+    for action in session.info.pop(_AFTER_COMMIT, ()):
+        action()
 
 
 def alembic_config() -> Config:

@@ -70,7 +70,9 @@ async def reserve(
     if want < minimum or minimum < 1:
         return None
     async with db.write() as session:
-        return await _reserve_in(session, pointer_id, want, kind=kind, now=now, lease=lease, minimum=minimum)
+        grant = await _reserve_in(session, pointer_id, want, kind=kind, now=now, lease=lease, minimum=minimum)
+    db.metrics.reservations("made", int(grant is not None))
+    return grant
 
 
 async def settle_and_reserve(
@@ -107,7 +109,9 @@ async def settle_and_reserve(
             if want >= 1
             else None
         )
-        return settled, grant
+    db.metrics.reservations("settled", len(settled))
+    db.metrics.reservations("made", int(grant is not None))
+    return settled, grant
 
 
 async def settle_all(
@@ -138,7 +142,8 @@ async def settle_all(
         ]
         if release_sender is not None:
             await sender_lease.release_in(session, *release_sender)
-        return settled
+    db.metrics.reservations("settled", len(settled))
+    return settled
 
 
 async def _reserve_in(
@@ -269,9 +274,11 @@ async def _close(
 ) -> Settlement:
     async with db.write() as session:
         locked = await _lock_open(session, [reservation_id])
-        return _close_locked(
+        settlement = _close_locked(
             session, *locked[reservation_id], sent, now=now, state=state, kind=kind, notify=notify
         )
+    db.metrics.reservations(state)
+    return settlement
 
 
 async def _lock_open(

@@ -135,12 +135,17 @@ FRESH_PER_ANSWER = re.compile(rb'"(destination_account|shared_secret)": "[^"]*"'
 
 
 def comparable(result: Exchange) -> Exchange:
-    """Without what differs between any two answers: the date, and each query's fresh receiver."""
+    """Without what differs between any two answers: the date, each query's fresh receiver, and the request
+    id made for a request that brought none."""
     return Exchange(
         [
             Response(
                 r.status_line,
-                [(n, v) for n, v in r.headers if n.lower() != b"date"],
+                [
+                    (n, b"fresh" if n.lower() == b"x-request-id" else v)
+                    for n, v in r.headers
+                    if n.lower() != b"date"
+                ],
                 FRESH_PER_ANSWER.sub(rb'"\1": "fresh"', r.body),
             )
             for r in result.responses
