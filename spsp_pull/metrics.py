@@ -145,9 +145,17 @@ class Metrics:
         self._pulls.labels("refused", reason).inc()
 
     def pull_ended(
-        self, *, failed: bool, wanted_more: bool, delivered: int, seconds: float, packets: int
+        self,
+        *,
+        failed: bool,
+        wanted_more: bool,
+        delivered: int,
+        refused: str | None,
+        seconds: float,
+        packets: int,
     ) -> None:
-        """One pull over: `wanted_more` when the payee asked for more than it got."""
+        """One pull over: `wanted_more` when the payee asked for more than it got; `refused`, the refusal
+        code of a pull that got nothing, when the server knows why."""
         if failed:
             self._pulls.labels("failed", "").inc()
         elif not wanted_more:
@@ -155,7 +163,7 @@ class Metrics:
         elif delivered:
             self._pulls.labels("partial", "").inc()
         else:
-            self.pull_refused("nothing-available")
+            self.pull_refused(refused or "nothing-available")
         self._pull_seconds.observe(seconds)
         self._pull_packets.observe(packets)
 

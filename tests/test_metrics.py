@@ -109,15 +109,19 @@ async def test_a_server_counts_pulls_packets_queries_and_reservations(server: Se
     exposition = await scrape_until(server, "spsp_pulls_total", {"outcome": "partial", "reason": ""}, 1)
     empty = await pull(pointer, 1000, btp_url=btp(server))
     assert empty.amount == 0
+    await scrape_until(server, "spsp_pulls_total", {"outcome": "refused", "reason": "used-up"}, 1)
+    no_rate = await create_pointer(server, ADMIN, assetCode="USD", assetScale=2)
+    refused = await pull(f"{server.url}/{no_rate}", 1000, btp_url=btp(server))
+    assert (refused.amount, refused.detail) == (0, "no rate from USD to XRP")
 
-    exposition = await scrape_until(
-        server, "spsp_pulls_total", {"outcome": "refused", "reason": "nothing-available"}, 1
-    )
+    exposition = await scrape(server)  # counted before the refusal was answered
     values = samples(exposition)
 
     def value(name: str, **labels: str) -> float:
         return values.get((name, frozenset(labels.items())), 0.0)
 
+    assert value("spsp_pulls_total", outcome="refused", reason="no-rate") == 1
+    assert value("spsp_pulls_total", outcome="refused", reason="nothing-available") == 0
     assert value("spsp_pulls_total", outcome="failed", reason="") == 0
     assert value("spsp_pull_duration_seconds_count") == 3
     # 1000 then 500 in packets of at most 100 units: 15 packets over the pulls, each pull observed once.
@@ -125,14 +129,14 @@ async def test_a_server_counts_pulls_packets_queries_and_reservations(server: Se
     assert value("spsp_pull_packets_sum") == 15
     assert value("spsp_pull_packets_bucket", le="5.0") == 2  # the empty pull and the 5-packet one
     assert value("spsp_pull_connections_total") == 3
-    assert value("spsp_pointers_created_total") == 1
-    assert value("spsp_queries_total") == 3  # each pull queried the pointer first
-    assert value("spsp_query_duration_seconds_count") == 3
+    assert value("spsp_pointers_created_total") == 2
+    assert value("spsp_queries_total") == 4  # each pull queried the pointer first
+    assert value("spsp_query_duration_seconds_count") == 4
     made = value("spsp_reservations_total", event="made")
     assert made >= 2 and value("spsp_reservations_total", event="settled") == made
     assert value("spsp_reservations_total", event="recovered") == 0
-    assert value("spsp_http_requests_total", method="POST", status="201") == 1
-    assert value("spsp_http_requests_total", method="GET", status="200") >= 3
+    assert value("spsp_http_requests_total", method="POST", status="201") == 2
+    assert value("spsp_http_requests_total", method="GET", status="200") >= 4
     assert value("spsp_db_pool_checked_out", pool="sqlalchemy") == 0  # nothing held between requests
 
 

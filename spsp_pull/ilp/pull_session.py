@@ -96,6 +96,7 @@ class PullSession:
         self._task: asyncio.Task[None] | None = None
         self.delivered = 0
         self.packets = 0  # fulfilled
+        self._refused: str | None = None  # why nothing was sent (a refusal code), once known
         self._pull_id: int | None = None  # the reservation of the pull's first ledger entry: names the pull
         self._settled = 0  # pointer units this pull's settled grants debited
 
@@ -170,6 +171,7 @@ class PullSession:
                 failed=failed,
                 wanted_more=self._wanted_more(),
                 delivered=self.delivered,
+                refused=self._refused,
                 seconds=(self._clock.now() - started).total_seconds(),
                 packets=self.packets,
             )
@@ -229,6 +231,7 @@ class PullSession:
         if record is None:
             return PULL_LIMIT_REACHED
         why = refusal(record.version, record.usage, self._clock.now(), record.cancelled_at)
+        self._refused = None if why is None else why.code
         return PULL_LIMIT_REACHED if why is None else why.message
 
     def _stop_sending(self) -> int:
@@ -339,6 +342,7 @@ class PullSession:
                 if now >= deadline or not self._conn.is_open:
                     self._exhausted = True
                     self._conn.close(StreamErrorCode.APPLICATION_ERROR, SENDER_BUSY.message)
+                    self._refused = SENDER_BUSY.code
                     self._kick()
                     return
                 await self._wait_change(LEASE_POLL)

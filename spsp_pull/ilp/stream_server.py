@@ -183,6 +183,7 @@ class StreamServer:
             if terms is None:
                 return self._unreachable(address)
             if isinstance(terms, Refusal):
+                self._metrics.pull_refused(terms.code)
                 return self._refuse(keys, address, prepare, terms)
             pull = terms
         options = ConnectionOptions(
