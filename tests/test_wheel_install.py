@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "sk_wheel_admin_key"
+IMAGE_SOURCES = ("pyproject.toml", "README.md", "spsp_pull", "stream")  # docker/Dockerfile's COPY lines
 INSTALL_TIMEOUT = 480  # seconds for building the wheel and for installing it, each
 
 
@@ -61,14 +63,22 @@ async def database() -> AsyncIterator[str]:
 
 
 def install_wheel(tmp_path: Path) -> Path:
-    """The wheel built from the checkout, installed with the postgres extra in a new venv; its bin/."""
+    """The wheel built from a fresh copy of what the Dockerfile copies (a build directory left in the checkout
+    could carry modules since removed), installed with the postgres extra in a new venv; its bin/."""
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in IMAGE_SOURCES:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / name, source / name)
     wheels = tmp_path / "wheels"
     run(
         sys.executable,
         "-m",
         "pip",
         "wheel",
-        ROOT,
+        source,
         "--no-deps",
         "-w",
         wheels,
