@@ -118,6 +118,11 @@ class ServerProcess:
             await self._reader
         return self.process.returncode or 0
 
+    async def assert_audit_clean(self) -> None:
+        """`spsp-pull audit` on this server's database (run beside it, as an operator would) finds nothing."""
+        code, out, err = await run_cli("audit", env=self.env())
+        assert code == 0, f"audit exit {code}:\n{out}{err}"
+
     async def __aenter__(self) -> ServerProcess:
         await self.start()
         return self

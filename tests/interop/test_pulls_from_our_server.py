@@ -132,6 +132,7 @@ async def test_twenty_concurrent_pullers_get_exactly_the_allowance(
         assert sum(r.ok for r in results) == 15
         final = await settled_balance(server, token)
         assert final == {"total": "15000", "interval": "15000", "available": "0"}
+        await server.assert_audit_clean()
     finally:
         await server.stop()
 
@@ -180,6 +181,7 @@ async def test_two_server_processes_on_one_postgres_never_overdraw(
             "interval": "12000",
             "available": "0",
         }
+        await second.assert_audit_clean()
     finally:
         await asyncio.gather(first.stop(), second.stop())
 
@@ -214,5 +216,6 @@ async def test_server_killed_mid_pull_never_lets_out_more_than_it_debited(
         assert int(after["available"]) == allowance - debited
         [again] = await run_js_pullers(f"{restarted.url}/{token}", connector_1000.port, 1000)
         assert again.ok and again.received == 1000
+        await restarted.assert_audit_clean()
     finally:
         await restarted.stop()

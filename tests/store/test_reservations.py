@@ -13,6 +13,7 @@ import pytest
 from spsp_pull.domain.agreement import balance
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.store import pointers, reservations
+from spsp_pull.store.audit import audit_ledger
 from spsp_pull.store.database import Database
 from tests.conftest import DatabaseFactory
 from tests.store.pointer_factory import make_pointer
@@ -114,6 +115,7 @@ async def test_many_tasks_never_hold_more_than_the_allowance(db: Database, clock
     assert settled_total == allowance == after.usage.pulled_total == await ledger_total(db, record.id)
     assert after.reserved_total == 0
     assert peak <= allowance
+    assert (await audit_ledger(db, now=now)).mismatches == ()
 
 
 HAMMER = Path(__file__).with_name("hammer.py")
@@ -160,6 +162,7 @@ async def test_two_processes_never_hold_more_than_the_allowance(
         assert all(t > 0 for t in totals), f"both processes must have pulled: {totals}"
         assert sum(totals) == allowance == after.usage.pulled_total == await ledger_total(db, record.id)
         assert after.reserved_total == 0
+        assert (await audit_ledger(db, now=now)).mismatches == ()
     finally:
         await db.close()
         if schema is not None:
