@@ -245,12 +245,13 @@ class PullSession:
         return view.in_flight
 
     def _allow_sending(self, limit: int) -> None:
-        """Raise the stream's sendMax to what the grants cover (a stream closed meanwhile sends nothing)."""
+        """Raise the stream's sendMax to what the grants cover (a stream closed meanwhile sends nothing). A
+        stream carries at most a u64 in all: grants in a coarser asset may cover more server units."""
         sid = self._stream_id
         assert sid is not None
         view = self._conn.stream(sid)
         if view.is_open:
-            self._conn.set_send_max(sid, max(limit, view.total_sent + view.in_flight))
+            self._conn.set_send_max(sid, max(min(limit, U64_MAX), view.total_sent + view.in_flight))
 
     async def _drain(self) -> None:
         """Until nothing this pull sent is in flight. Bounded by the Prepares' expiry: the link answers each

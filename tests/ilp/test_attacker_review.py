@@ -1,0 +1,189 @@
+"""An attacker's read of the pull path: payees (and a second instance) trying to get value that is not
+debited, or more than the pointer allows. Each scenario runs the real server in-process over loopback
+(embedded BTP endpoint, STREAM server, SQLite or PostgreSQL ledger) against `ScriptedPayee`, and ends with
+the ledger audit. What the payee was paid is what the server's link handed back as Fulfills."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from spsp_pull.domain.agreement import Terms
+from spsp_pull.domain.duration import parse_interval
+from spsp_pull.ilp.pull_session import PullSettings
+from spsp_pull.store import pointers, reservations
+from spsp_pull.store.accounts import ensure_admin
+from spsp_pull.store.database import Database
+from spsp_pull.store.pointers import NewPointer
+from spsp_pull.store.records import PointerRecord
+from stream.frames import (
+    ConnectionAssetDetails,
+    ConnectionNewAddress,
+    StreamClose,
+    StreamErrorCode,
+    StreamMaxMoney,
+)
+from stream.oer import U64_MAX
+from tests.ilp import test_in_flight_settlement as in_flight
+from tests.ilp.scripted_payee import PAYEE_STREAM, Incoming, ScriptedPayee
+from tests.ilp.test_in_flight_settlement import Served, assert_ledger_sound, served
+
+
+async def _pointer(s: Served, amount: int, *, scale: int) -> PointerRecord:
+    """A cap:false XRP pointer of `amount` at `scale` (the server's asset is XRP at scale 9)."""
+    now = datetime.now(UTC)
+    admin = await ensure_admin(s.db, "attacker-review-admin-key", now)
+    terms = Terms(
+        amount=amount,
+        asset_code="XRP",
+        asset_scale=scale,
+        interval=parse_interval("P1M"),
+        cycles=1,
+        cap=False,
+        start=now - timedelta(seconds=1),
+        expiry=None,
+    )
+    return await pointers.create_pointer(s.db, NewPointer(account_id=admin.id, terms=terms), now)
+
+
+async def _no_money_prepare(payee: ScriptedPayee, within: float) -> list[Incoming]:
+    """The server's Prepares over `within` seconds, control-only ones fulfilled; those carrying money."""
+    money: list[Incoming] = []
+    loop = asyncio.get_running_loop()
+    until = loop.time() + within
+    while (left := until - loop.time()) > 0:
+        try:
+            async with asyncio.timeout(left):
+                incoming = await payee.incoming.get()
+        except TimeoutError:
+            break
+        if incoming.prepare.amount:
+            money.append(incoming)
+        else:
+            await payee.fulfil(incoming)
+    return money
+
+
+async def test_a_rate_probe_carries_no_value_a_payee_can_take(db: Database) -> None:
+    """The payee names another asset, so the server probes the rate before sending. Probes carry amounts (here
+    more than the pointer holds) but an unfulfillable condition: a payee fulfilling every Prepare it gets,
+    probes included, is paid nothing that is not debited."""
+    async with served(db) as s:
+        record = await s.pointer(1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.say(
+                ConnectionNewAddress(payee.address),
+                ConnectionAssetDetails("USD", 2),
+                StreamMaxMoney(PAYEE_STREAM, 1_000_000, 0),
+            )
+            offered = 0
+            for _ in range(50):  # fulfil whatever comes, probes included, until the server goes quiet
+                try:
+                    incoming = await asyncio.wait_for(payee.incoming.get(), 3)
+                except TimeoutError:
+                    break
+                offered += incoming.prepare.amount
+                await payee.fulfil(incoming)
+            assert offered > 1_000_000  # the probes offered more than the pointer holds
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == await s.ledger_total(record) <= 1_000_000
+    await assert_ledger_sound(db)
+
+
+async def test_a_payee_cannot_reopen_its_closed_stream_or_pull_on_a_second_one(db: Database) -> None:
+    """After the payee closes its stream, raising that stream's receiveMax, or opening a new stream on the
+    same connection, brings no more money: only the pulled stream sends, once."""
+    async with served(db, max_packet_amount=100_000) as s:
+        record = await s.pointer(1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open(300_000)
+            held = await payee.money_prepares(300_000)
+            await payee.fulfil(held[0])
+            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "bye"))
+            for incoming in held[1:]:
+                await payee.fulfil(incoming)
+            await payee.say(StreamMaxMoney(PAYEE_STREAM, 1_000_000, 300_000))
+            await payee.say(StreamMaxMoney(PAYEE_STREAM + 2, 1_000_000, 0))
+            assert await _no_money_prepare(payee, 2) == []
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 300_000
+        async with await s.payee(record, "honest") as honest:
+            await honest.open(10_000_000)
+            assert await honest.receive_until_closed() == 700_000
+        assert s.paid == (await s.settled(record)).usage.pulled_total == 1_000_000
+    await assert_ledger_sound(db)
+
+
+async def test_a_second_instance_sending_after_the_sender_lease_lapsed_mid_drain_stays_covered(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Instance A's payee closes its stream holding four Prepares; A drains (it renews no sender lease then),
+    so after the lease another instance B sends on the pointer while A's Prepares are still out. Each pull
+    sends only what its own reservations cover: A's late Fulfills and B's together are the allowance, all
+    debited."""
+    short_lease = functools.partial(PullSettings, sender_lease=timedelta(seconds=1))
+    monkeypatch.setattr(in_flight, "PullSettings", short_lease)
+    async with served(db, max_packet_amount=250_000) as a, served(db) as b:
+        record = await a.pointer(1_500_000)
+        async with await a.payee(record) as payee:
+            await payee.open(1_000_000)
+            held = await payee.money_prepares(1_000_000)
+            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "bye"))
+            await asyncio.sleep(1.5)  # the scenario: A's sender lease runs out while it drains
+            async with await b.payee(record, "other") as other:
+                await other.open(10_000_000)
+                assert await other.receive_until_closed() == 500_000
+            for incoming in held:
+                await payee.fulfil(incoming)
+            after = await a.settled(record)
+        assert a.paid + b.paid == after.usage.pulled_total == 1_500_000 == await a.ledger_total(record)
+    await assert_ledger_sound(db)
+
+
+async def test_recovery_by_an_instance_whose_clock_runs_ahead_debits_a_live_pull_in_full(
+    db: Database,
+) -> None:
+    """Another instance, its clock an hour ahead, recovers a live pull's reservation while its Prepares are in
+    flight. Recovery debits it in full, the pull's late Fulfills find it closed: nothing is paid undebited,
+    and the pull sends nothing more on the recovered grant."""
+    async with served(db, max_packet_amount=250_000) as s:
+        record = await s.pointer(1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open(1_000_000)
+            held = await payee.money_prepares(500_000)
+            recovered = await reservations.recover_expired(db, now=datetime.now(UTC) + timedelta(hours=1))
+            assert recovered
+            for incoming in held:
+                await payee.fulfil(incoming)
+            while (more := await _no_money_prepare(payee, 1.5)) != []:
+                for incoming in more:
+                    await payee.fulfil(incoming)
+            after = await s.settled(record)
+        assert s.paid <= after.usage.pulled_total == await s.ledger_total(record) <= 1_000_000
+    await assert_ledger_sound(db)
+
+
+async def test_a_pointer_in_a_coarser_asset_larger_than_a_u64_of_server_units_is_pulled(db: Database) -> None:
+    """20,000,000,000 XRP at scale 0 is 2 * 10^19 server units (scale 9): more than a u64. A payee asking
+    for everything on one stream gets a u64 of server units at most, debited rounded up; the pull does not
+    fail on a sendMax beyond u64."""
+    async with served(db) as s:
+        record = await _pointer(s, 20_000_000_000, scale=0)
+        async with await s.payee(record) as payee:
+            await payee.open(U64_MAX)
+            received = 0
+            for incoming in await payee.money_prepares(1):
+                await payee.fulfil(incoming)
+                received += incoming.prepare.amount
+            while (more := await _no_money_prepare(payee, 1.5)) != []:
+                for incoming in more:
+                    await payee.fulfil(incoming)
+                    received += incoming.prepare.amount
+            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "enough"))
+            after = await s.settled(record)
+        assert received == s.paid == U64_MAX
+        assert after.usage.pulled_total == -(-U64_MAX // 10**9) == await s.ledger_total(record)
+    await assert_ledger_sound(db)
