@@ -31,6 +31,8 @@ from tests.ilp import test_in_flight_settlement as in_flight
 from tests.ilp.scripted_payee import PAYEE_STREAM, Incoming, ScriptedPayee
 from tests.ilp.test_in_flight_settlement import Served, assert_ledger_sound, served
 
+HOLDABLE = timedelta(seconds=30)  # Prepares a payee holds for a few seconds outlive the hold
+
 
 async def _pointer(s: Served, amount: int, *, scale: int) -> PointerRecord:
     """A cap:false XRP pointer of `amount` at `scale` (the server's asset is XRP at scale 9)."""
@@ -96,7 +98,7 @@ async def test_a_rate_probe_carries_no_value_a_payee_can_take(db: Database) -> N
 async def test_a_payee_cannot_reopen_its_closed_stream_or_pull_on_a_second_one(db: Database) -> None:
     """After the payee closes its stream, raising that stream's receiveMax, or opening a new stream on the
     same connection, brings no more money: only the pulled stream sends, once."""
-    async with served(db, max_packet_amount=100_000) as s:
+    async with served(db, max_packet_amount=100_000, packet_timeout=HOLDABLE) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
             await payee.open(300_000)
@@ -126,7 +128,7 @@ async def test_a_second_instance_sending_after_the_sender_lease_lapsed_mid_drain
     debited."""
     short_lease = functools.partial(PullSettings, sender_lease=timedelta(seconds=1))
     monkeypatch.setattr(in_flight, "PullSettings", short_lease)
-    async with served(db, max_packet_amount=250_000) as a, served(db) as b:
+    async with served(db, max_packet_amount=250_000, packet_timeout=HOLDABLE) as a, served(db) as b:
         record = await a.pointer(1_500_000)
         async with await a.payee(record) as payee:
             await payee.open(1_000_000)
@@ -149,7 +151,7 @@ async def test_recovery_by_an_instance_whose_clock_runs_ahead_debits_a_live_pull
     """Another instance, its clock an hour ahead, recovers a live pull's reservation while its Prepares are in
     flight. Recovery debits it in full, the pull's late Fulfills find it closed: nothing is paid undebited,
     and the pull sends nothing more on the recovered grant."""
-    async with served(db, max_packet_amount=250_000) as s:
+    async with served(db, max_packet_amount=250_000, packet_timeout=HOLDABLE) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
             await payee.open(1_000_000)
