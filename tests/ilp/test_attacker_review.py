@@ -8,12 +8,17 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from spsp_pull.domain.agreement import Terms
 from spsp_pull.domain.duration import parse_interval
+from spsp_pull.ilp.pull_budget import GrantShare, PullBudget
 from spsp_pull.ilp.pull_session import PullSettings
+from spsp_pull.rates import Conversion
 from spsp_pull.store import pointers, reservations
 from spsp_pull.store.accounts import ensure_admin
 from spsp_pull.store.database import Database
@@ -189,3 +194,44 @@ async def test_a_pointer_in_a_coarser_asset_larger_than_a_u64_of_server_units_is
         assert received == s.paid == U64_MAX
         assert after.usage.pulled_total == -(-U64_MAX // 10**9) == await s.ledger_total(record)
     await assert_ledger_sound(db)
+
+
+RATIOS = st.sampled_from(
+    [Fraction(1), Fraction(5, 2), Fraction(2, 5), Fraction(10**9), Fraction(1, 10**9), Fraction(7, 3)]
+)
+STEPS = st.lists(
+    st.tuples(st.sampled_from(["reserve", "deliver", "used_up", "rechunk"]), st.integers(0, 10**12))
+)
+
+
+@given(ratio=RATIOS, allowance=st.integers(1, 10**15), steps=STEPS)
+def test_rechunked_pulls_debit_exactly_the_cumulative_delivery_rounded_up(
+    ratio: Fraction, allowance: int, steps: list[tuple[str, int]]
+) -> None:
+    """Any interleaving of reservations (possibly cut short by the allowance), deliveries up to the stream's
+    sendMax, settlements of used-up grants and re-chunks: nothing delivered beyond what the grants cover, each
+    grant settled once within itself, and what all settlements debit is the cumulative delivery converted
+    back and rounded up once — never per packet or per chunk."""
+    budget = PullBudget(Conversion(ratio))
+    granted, next_id = 0, 0
+    settled: list[GrantShare] = []
+    for action, n in steps:
+        if action == "reserve" and n:
+            amount = min(budget.pointer_units_for(n), allowance - granted)
+            if amount >= 1:
+                budget.add_grant(next_id, amount)
+                granted, next_id = granted + amount, next_id + 1
+        elif action == "deliver":
+            budget.record_fulfilled(min(n, min(budget.send_limit, U64_MAX) - budget.fulfilled))
+        elif action == "used_up":
+            settled += budget.used_up(keep=1)
+        elif action == "rechunk":
+            settled += budget.close_all()
+            granted = budget.covered  # what was given back can be reserved again
+        assert budget.fulfilled <= budget.send_limit
+    settled += budget.close_all()
+    assert sorted(share.reservation_id for share in settled) == list(range(next_id))
+    assert all(0 <= share.sent <= share.amount for share in settled)
+    debited = sum(share.sent for share in settled)
+    assert debited == -(-budget.fulfilled // ratio) == budget.covered <= allowance
+    assert budget.uncovered == 0
