@@ -196,6 +196,26 @@ async def test_a_pointer_in_a_coarser_asset_larger_than_a_u64_of_server_units_is
     await assert_ledger_sound(db)
 
 
+async def test_a_wrong_fulfillment_that_fails_the_connection_leaves_the_other_fulfills_debited(
+    db: Database,
+) -> None:
+    """The payee answers the first of four Prepares with a fulfillment that does not match (the link turns it
+    into F05, which fails the server's connection), then fulfils the other three: the failing connection
+    still hears of them, and they are debited."""
+    async with served(db, max_packet_amount=250_000, packet_timeout=HOLDABLE) as s:
+        record = await s.pointer(1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open(1_000_000)
+            first, *others = await payee.money_prepares(1_000_000)
+            await payee.fulfil(first, fulfillment=bytes(32))
+            await asyncio.sleep(0.5)  # the scenario: the connection has failed before the others are answered
+            for incoming in others:
+                await payee.fulfil(incoming)
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 750_000 == await s.ledger_total(record)
+    await assert_ledger_sound(db)
+
+
 RATIOS = st.sampled_from(
     [Fraction(1), Fraction(5, 2), Fraction(2, 5), Fraction(10**9), Fraction(1, 10**9), Fraction(7, 3)]
 )
