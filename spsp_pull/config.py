@@ -55,6 +55,7 @@ class Config:
     btp_max_accounts: int = 10_000  # embedded BTP account names bound to a token (kept in the database)
     max_packet_amount: int | None = None
     max_in_flight: int = 4
+    packet_timeout: timedelta = timedelta(seconds=30)  # how long each Prepare a pull sends lives
     http_header_timeout: timedelta = timedelta(seconds=30)  # a request head's bytes, first to last
     http_keepalive_timeout: timedelta = timedelta(seconds=75)  # an idle keep-alive connection
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
@@ -134,6 +135,10 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
     ):
         if (value := text(name)) is not None:
             values[key] = duration(name, value, low=timedelta(milliseconds=1), high=timedelta(hours=1))
+    if (packet_timeout := text("SPSP_PACKET_TIMEOUT")) is not None:
+        values["packet_timeout"] = duration(
+            "SPSP_PACKET_TIMEOUT", packet_timeout, low=timedelta(seconds=1), high=timedelta(minutes=2)
+        )
     if (packet := number("SPSP_MAX_PACKET_AMOUNT", 1, 2**64 - 1)) is not None:
         values["max_packet_amount"] = packet
     if (in_flight := number("SPSP_MAX_IN_FLIGHT", 1, 1000)) is not None:

@@ -146,6 +146,7 @@ async def start_server(
             settings=StreamServerSettings(
                 pull=PullSettings(reservation_lease=config.reservation_lease, lease_wait=config.sender_wait),
                 max_in_flight=config.max_in_flight,
+                packet_timeout=config.packet_timeout,
                 max_packet_amount=config.max_packet_amount,
                 limits=config.connection_limits,
             ),
