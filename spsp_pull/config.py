@@ -55,7 +55,7 @@ class Config:
     btp_max_accounts: int = 10_000  # embedded BTP account names bound to a token (kept in the database)
     max_packet_amount: int | None = None
     max_in_flight: int = 4
-    packet_timeout: timedelta = timedelta(seconds=30)  # how long each Prepare a pull sends lives
+    packet_timeout: timedelta = timedelta(seconds=30)  # how long each Prepare the STREAM server sends lives
     http_header_timeout: timedelta = timedelta(seconds=30)  # a request head's bytes, first to last
     http_keepalive_timeout: timedelta = timedelta(seconds=75)  # an idle keep-alive connection
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)

@@ -40,12 +40,12 @@ from typing import Any
 from sqlalchemy import String, cast, exists, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spsp_pull.domain.agreement import Terms, Version, current_cycle
+from spsp_pull.domain.agreement import Version, current_cycle
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.money import U64_MAX
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
-from spsp_pull.store.records import parsed_interval
+from spsp_pull.store.records import VersionColumns, make_version
 
 BATCH = 1_000  # pointers read and checked between two turns of the event loop
 STALE_AFTER = timedelta(minutes=10)
@@ -469,22 +469,22 @@ def _versions(pointer: Any, rows: Sequence[Any], found: _Findings) -> list[_Vers
         amount = found.amount(pointer.id, f"version {row.number} amount", row.amount, positive=True)
         carry = found.amount(pointer.id, f"version {row.number} carry", row.carry)
         try:
-            version = Version(
-                terms=Terms(
-                    amount=amount,
+            version = make_version(
+                VersionColumns(
+                    version=row.number,
                     asset_code=pointer.asset_code,
                     asset_scale=pointer.asset_scale,
-                    interval=parsed_interval(row.interval),
+                    amount=amount,
+                    interval=row.interval,
                     cycles=row.cycles,
-                    cap=bool(row.cap),
+                    cap=row.cap,
                     start=row.start,
                     expiry=row.expiry,
-                ),
-                number=row.number,
-                anchor=row.anchor,
-                base_cycle=row.base_cycle,
-                carry=carry,
-                schedule_origin=row.schedule_origin,
+                    anchor=row.anchor,
+                    base_cycle=row.base_cycle,
+                    carry=carry,
+                    schedule_origin=row.schedule_origin,
+                )
             )
         except (ValueError, InputError) as exc:
             found.add(MismatchKind.VERSION, pointer.id, f"version {row.number}", exc, "valid terms")

@@ -12,12 +12,14 @@ id order). A path taking them the other way round would deadlock with one taking
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from spsp_pull.domain.agreement import balance, current_cycle
 from spsp_pull.store import models, sender_lease
@@ -295,32 +297,33 @@ async def _lock_open(
         )
     ).all()
     pointers = {
-        row.id: row
-        for row in (
-            await session.scalars(
-                select(models.Pointer)
-                .where(models.Pointer.id.in_(pointer_ids))
-                .order_by(models.Pointer.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-        ).all()
+        row.id: row for row in await _lock_by_id(session, models.Pointer, models.Pointer.id, pointer_ids)
     }
-    rows = (
-        await session.scalars(
-            select(models.Reservation)
-            .where(models.Reservation.id.in_(wanted))
-            .order_by(models.Reservation.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).all()
+    rows = await _lock_by_id(session, models.Reservation, models.Reservation.id, wanted)
     found = {reservation.id: reservation for reservation in rows if reservation.state == "open"}
     for reservation_id in reservation_ids:
         if reservation_id not in found:
             raise ReservationClosed(str(reservation_id))
     # A reservation never changes pointer, so the pointer read before the lock is the one locked.
     return {rid: (reservation, pointers[reservation.pointer_id]) for rid, reservation in found.items()}
+
+
+Row = TypeVar("Row", bound=models.Base)
+
+
+async def _lock_by_id(
+    session: AsyncSession, model: type[Row], id_column: InstrumentedAttribute[int], ids: Collection[int]
+) -> Sequence[Row]:
+    """Lock the rows of `model` whose `id_column` is in `ids`, in id order (the same order in every
+    transaction), and read them afresh."""
+    query = (
+        select(model)
+        .where(id_column.in_(ids))
+        .order_by(id_column)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.scalars(query)).all()
 
 
 def _close_locked(
