@@ -41,6 +41,7 @@ from tests.ilp.scripted_payee import PAYEE_STREAM, ScriptedPayee
 
 SERVER_ADDRESS = "private.pullsrv"
 SETTLE_POLLS = 500  # 10 s
+PACKET_TIMEOUT = timedelta(seconds=4)  # the server's Prepares' lifetime unless a test sets its own
 
 
 class PaidCounter:
@@ -142,7 +143,7 @@ class Served:
 async def served(
     db: Database,
     *,
-    packet_timeout: timedelta = timedelta(seconds=30),
+    packet_timeout: timedelta = PACKET_TIMEOUT,
     max_packet_amount: int | None = None,
     reservation_lease: timedelta = timedelta(seconds=60),
 ) -> AsyncIterator[Served]:

@@ -27,7 +27,10 @@ from tests.server_process import ServerProcess, create_pointer
 
 ADMIN = "hostile-admin-key"
 PACKET = 1000  # the most one of the server's Prepares carries: a pull of a few thousand takes several
-SETTLE_WITHIN = timedelta(seconds=45)  # the server's Prepares live 30 s: every one is answered or expired
+# How long the server's Prepares live (SPSP_PACKET_TIMEOUT): scenarios that wait for Prepares to expire take
+# this long, and payees that hold Fulfills (1.5 s at most) still answer in time.
+PACKET_TIMEOUT = timedelta(seconds=4)
+SETTLE_WITHIN = PACKET_TIMEOUT + timedelta(seconds=15)  # every Prepare is then answered or expired
 SERVER_SCALE = 9  # the embedded endpoint's asset: XRP, scale 9
 
 
@@ -121,12 +124,14 @@ class Harness:
 
 @asynccontextmanager
 async def hostile_server(backend: str, tmp_path: Path, **env: str) -> AsyncIterator[Harness]:
-    """`spsp-pull serve` with its embedded BTP endpoint on `backend`, Prepares of at most PACKET units."""
+    """`spsp-pull serve` with its embedded BTP endpoint on `backend`, Prepares of at most PACKET units that
+    live PACKET_TIMEOUT."""
     data_dir = tmp_path / "server"
     async with process_database(backend, data_dir) as url:
         settings = {
             "SPSP_AUTH_TOKEN": ADMIN,
             "SPSP_MAX_PACKET_AMOUNT": str(PACKET),
+            "SPSP_PACKET_TIMEOUT": f"{PACKET_TIMEOUT.total_seconds():g}s",
             **({"SPSP_DATABASE_URL": url} if url else {}),
             **env,
         }
