@@ -45,7 +45,7 @@ from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.money import U64_MAX
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
-from spsp_pull.store.records import VersionColumns, make_version
+from spsp_pull.store.records import make_version, version_columns
 
 BATCH = 1_000  # pointers read and checked between two turns of the event loop
 STALE_AFTER = timedelta(minutes=10)
@@ -469,23 +469,10 @@ def _versions(pointer: Any, rows: Sequence[Any], found: _Findings) -> list[_Vers
         amount = found.amount(pointer.id, f"version {row.number} amount", row.amount, positive=True)
         carry = found.amount(pointer.id, f"version {row.number} carry", row.carry)
         try:
-            version = make_version(
-                VersionColumns(
-                    version=row.number,
-                    asset_code=pointer.asset_code,
-                    asset_scale=pointer.asset_scale,
-                    amount=amount,
-                    interval=row.interval,
-                    cycles=row.cycles,
-                    cap=row.cap,
-                    start=row.start,
-                    expiry=row.expiry,
-                    anchor=row.anchor,
-                    base_cycle=row.base_cycle,
-                    carry=carry,
-                    schedule_origin=row.schedule_origin,
-                )
+            columns = version_columns(
+                row, asset_code=pointer.asset_code, asset_scale=pointer.asset_scale, number=row.number
             )
+            version = make_version(columns._replace(amount=amount, carry=carry))  # the row has their text
         except (ValueError, InputError) as exc:
             found.add(MismatchKind.VERSION, pointer.id, f"version {row.number}", exc, "valid terms")
             return []

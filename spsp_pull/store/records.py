@@ -148,22 +148,27 @@ def make_pointer_record(columns: PointerColumns, *, created_at: datetime, versio
 
 
 def version_of(row: models.AgreementTerms, *, asset_code: str, asset_scale: int, number: int) -> Version:
-    return make_version(
-        VersionColumns(
-            version=number,
-            asset_code=asset_code,
-            asset_scale=asset_scale,
-            amount=row.amount,
-            interval=row.interval,
-            cycles=row.cycles,
-            cap=row.cap,
-            start=row.start,
-            expiry=row.expiry,
-            anchor=row.anchor,
-            base_cycle=row.base_cycle,
-            carry=row.carry,
-            schedule_origin=row.schedule_origin,
-        )
+    return make_version(version_columns(row, asset_code=asset_code, asset_scale=asset_scale, number=number))
+
+
+def version_columns(
+    row: models.AgreementTerms, *, asset_code: str, asset_scale: int, number: int
+) -> VersionColumns:
+    """The columns of version `number` of a pointer in `asset_code`/`asset_scale` whose terms `row` holds."""
+    return VersionColumns(
+        version=number,
+        asset_code=asset_code,
+        asset_scale=asset_scale,
+        amount=row.amount,
+        interval=row.interval,
+        cycles=row.cycles,
+        cap=row.cap,
+        start=row.start,
+        expiry=row.expiry,
+        anchor=row.anchor,
+        base_cycle=row.base_cycle,
+        carry=row.carry,
+        schedule_origin=row.schedule_origin,
     )
 
 
