@@ -1,6 +1,6 @@
 """An attacker's read of the pull path: payees (and a second instance) trying to get value that is not
 debited, or more than the pointer allows. Each scenario runs the real server in-process over loopback
-(embedded BTP endpoint, STREAM server, SQLite or PostgreSQL ledger) against `ScriptedPayee`, and ends with
+(embedded BTP endpoint, STREAM server, SQLite or PostgreSQL ledger) against `HostilePayee`, and ends with
 the ledger audit. What the payee was paid is what the server's link handed back as Fulfills."""
 
 from __future__ import annotations
@@ -14,63 +14,34 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spsp_pull.domain.agreement import Terms
-from spsp_pull.domain.duration import parse_interval
 from spsp_pull.ilp.pull_budget import GrantShare, PullBudget
 from spsp_pull.ilp.pull_session import PullSettings
 from spsp_pull.rates import Conversion
-from spsp_pull.store import pointers, reservations
-from spsp_pull.store.accounts import ensure_admin
+from spsp_pull.store import reservations
 from spsp_pull.store.database import Database
-from spsp_pull.store.pointers import NewPointer
-from spsp_pull.store.records import PointerRecord
 from stream.frames import (
     ConnectionAssetDetails,
     ConnectionNewAddress,
-    StreamClose,
-    StreamErrorCode,
     StreamMaxMoney,
 )
 from stream.oer import U64_MAX
 from tests.ilp import test_in_flight_settlement as in_flight
-from tests.ilp.scripted_payee import PAYEE_STREAM, Incoming, ScriptedPayee
-from tests.ilp.test_in_flight_settlement import Served, assert_ledger_sound, served
+from tests.ilp.hostile.payee import PAYEE_STREAM, HostilePayee, IncomingPrepare
+from tests.ilp.test_in_flight_settlement import assert_ledger_sound, served
 
 HOLDABLE = timedelta(seconds=30)  # Prepares a payee holds for a few seconds outlive the hold
 
 
-async def _pointer(s: Served, amount: int, *, scale: int) -> PointerRecord:
-    """A cap:false XRP pointer of `amount` at `scale` (the server's asset is XRP at scale 9)."""
-    now = datetime.now(UTC)
-    admin = await ensure_admin(s.db, "attacker-review-admin-key", now)
-    terms = Terms(
-        amount=amount,
-        asset_code="XRP",
-        asset_scale=scale,
-        interval=parse_interval("P1M"),
-        cycles=1,
-        cap=False,
-        start=now - timedelta(seconds=1),
-        expiry=None,
-    )
-    return await pointers.create_pointer(s.db, NewPointer(account_id=admin.id, terms=terms), now)
-
-
-async def _no_money_prepare(payee: ScriptedPayee, within: float) -> list[Incoming]:
-    """The server's Prepares over `within` seconds, control-only ones fulfilled; those carrying money."""
-    money: list[Incoming] = []
+async def _no_money_prepare(payee: HostilePayee, within: float) -> list[IncomingPrepare]:
+    """The server's money Prepares over `within` seconds (control-only ones the payee answers itself)."""
+    money: list[IncomingPrepare] = []
     loop = asyncio.get_running_loop()
     until = loop.time() + within
     while (left := until - loop.time()) > 0:
         try:
-            async with asyncio.timeout(left):
-                incoming = await payee.incoming.get()
+            money.append(await payee.next_money(timedelta(seconds=left)))
         except TimeoutError:
             break
-        if incoming.prepare.amount:
-            money.append(incoming)
-        else:
-            await payee.fulfil(incoming)
     return money
 
 
@@ -81,7 +52,7 @@ async def test_a_rate_probe_carries_no_value_a_payee_can_take(db: Database) -> N
     async with served(db) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.say(
+            await payee.send_frames(
                 ConnectionNewAddress(payee.address),
                 ConnectionAssetDetails("USD", 2),
                 StreamMaxMoney(PAYEE_STREAM, 1_000_000, 0),
@@ -89,11 +60,11 @@ async def test_a_rate_probe_carries_no_value_a_payee_can_take(db: Database) -> N
             offered = 0
             for _ in range(50):  # fulfil whatever comes, probes included, until the server goes quiet
                 try:
-                    incoming = await asyncio.wait_for(payee.incoming.get(), 3)
+                    incoming = await payee.next_money(timedelta(seconds=3))
                 except TimeoutError:
                     break
                 offered += incoming.prepare.amount
-                await payee.fulfil(incoming)
+                await payee.fulfill(incoming)
             assert offered > 1_000_000  # the probes offered more than the pointer holds
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == await s.ledger_total(record) <= 1_000_000
@@ -106,20 +77,18 @@ async def test_a_payee_cannot_reopen_its_closed_stream_or_pull_on_a_second_one(d
     async with served(db, max_packet_amount=100_000, packet_timeout=HOLDABLE) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open(300_000)
-            held = await payee.money_prepares(300_000)
-            await payee.fulfil(held[0])
-            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "bye"))
+            await payee.open_stream(receive_max=300_000)
+            held = await payee.money_worth(300_000)
+            await payee.fulfill(held[0])
+            await payee.close_stream()
             for incoming in held[1:]:
-                await payee.fulfil(incoming)
-            await payee.say(StreamMaxMoney(PAYEE_STREAM, 1_000_000, 300_000))
-            await payee.say(StreamMaxMoney(PAYEE_STREAM + 2, 1_000_000, 0))
+                await payee.fulfill(incoming)
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 1_000_000, 300_000))
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM + 2, 1_000_000, 0))
             assert await _no_money_prepare(payee, 2) == []
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 300_000
-        async with await s.payee(record, "honest") as honest:
-            await honest.open(10_000_000)
-            assert await honest.receive_until_closed() == 700_000
+        assert await s.honest_pull(record) == 700_000
         assert s.paid == (await s.settled(record)).usage.pulled_total == 1_000_000
     await assert_ledger_sound(db)
 
@@ -136,15 +105,13 @@ async def test_a_second_instance_sending_after_the_sender_lease_lapsed_mid_drain
     async with served(db, max_packet_amount=250_000, packet_timeout=HOLDABLE) as a, served(db) as b:
         record = await a.pointer(1_500_000)
         async with await a.payee(record) as payee:
-            await payee.open(1_000_000)
-            held = await payee.money_prepares(1_000_000)
-            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "bye"))
+            await payee.open_stream(receive_max=1_000_000)
+            held = await payee.money_worth(1_000_000)
+            await payee.close_stream()
             await asyncio.sleep(1.5)  # the scenario: A's sender lease runs out while it drains
-            async with await b.payee(record, "other") as other:
-                await other.open(10_000_000)
-                assert await other.receive_until_closed() == 500_000
+            assert await b.honest_pull(record, "other") == 500_000
             for incoming in held:
-                await payee.fulfil(incoming)
+                await payee.fulfill(incoming)
             after = await a.settled(record)
         assert a.paid + b.paid == after.usage.pulled_total == 1_500_000 == await a.ledger_total(record)
     await assert_ledger_sound(db)
@@ -159,15 +126,15 @@ async def test_recovery_by_an_instance_whose_clock_runs_ahead_debits_a_live_pull
     async with served(db, max_packet_amount=250_000, packet_timeout=HOLDABLE) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open(1_000_000)
-            held = await payee.money_prepares(500_000)
+            await payee.open_stream(receive_max=1_000_000)
+            held = await payee.money_worth(500_000)
             recovered = await reservations.recover_expired(db, now=datetime.now(UTC) + timedelta(hours=1))
             assert recovered
             for incoming in held:
-                await payee.fulfil(incoming)
+                await payee.fulfill(incoming)
             while (more := await _no_money_prepare(payee, 1.5)) != []:
                 for incoming in more:
-                    await payee.fulfil(incoming)
+                    await payee.fulfill(incoming)
             after = await s.settled(record)
         assert s.paid <= after.usage.pulled_total == await s.ledger_total(record) <= 1_000_000
     await assert_ledger_sound(db)
@@ -178,18 +145,18 @@ async def test_a_pointer_in_a_coarser_asset_larger_than_a_u64_of_server_units_is
     for everything on one stream gets a u64 of server units at most, debited rounded up; the pull does not
     fail on a sendMax beyond u64."""
     async with served(db) as s:
-        record = await _pointer(s, 20_000_000_000, scale=0)
+        record = await s.pointer(20_000_000_000, scale=0)
         async with await s.payee(record) as payee:
-            await payee.open(U64_MAX)
+            await payee.open_stream(receive_max=U64_MAX)
             received = 0
-            for incoming in await payee.money_prepares(1):
-                await payee.fulfil(incoming)
+            for incoming in await payee.money_worth(1):
+                await payee.fulfill(incoming)
                 received += incoming.prepare.amount
             while (more := await _no_money_prepare(payee, 1.5)) != []:
                 for incoming in more:
-                    await payee.fulfil(incoming)
+                    await payee.fulfill(incoming)
                     received += incoming.prepare.amount
-            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "enough"))
+            await payee.close_stream()
             after = await s.settled(record)
         assert received == s.paid == U64_MAX
         assert after.usage.pulled_total == -(-U64_MAX // 10**9) == await s.ledger_total(record)
@@ -205,12 +172,12 @@ async def test_a_wrong_fulfillment_that_fails_the_connection_leaves_the_other_fu
     async with served(db, max_packet_amount=250_000, packet_timeout=HOLDABLE) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open(1_000_000)
-            first, *others = await payee.money_prepares(1_000_000)
-            await payee.fulfil(first, fulfillment=bytes(32))
+            await payee.open_stream(receive_max=1_000_000)
+            first, *others = await payee.money_worth(1_000_000)
+            await payee.fulfill_wrongly(first)
             await asyncio.sleep(0.5)  # the scenario: the connection has failed before the others are answered
             for incoming in others:
-                await payee.fulfil(incoming)
+                await payee.fulfill(incoming)
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 750_000 == await s.ledger_total(record)
     await assert_ledger_sound(db)

@@ -1,8 +1,8 @@
 """A pull settles only when nothing it sent is in flight; every Fulfill the server's link accepts is debited.
 
 The server runs in-process (embedded BTP endpoint on loopback, the STREAM server, a real SQLite or
-PostgreSQL ledger); the payee is `ScriptedPayee`, which answers the server's Prepares only when the test says
-so. What the payee was paid is what the server's link handed back as Fulfills (`PaidCounter`); what was
+PostgreSQL ledger); the payee is `HostilePayee`, which answers the server's money Prepares only when the test
+says so. What the payee was paid is what the server's link handed back as Fulfills (`PaidCounter`); what was
 debited is the pointer's `pulled_total` and its ledger.
 """
 
@@ -36,8 +36,7 @@ from spsp_pull.store.pointers import NewPointer
 from spsp_pull.store.records import PointerRecord
 from stream import ilp
 from stream.aio.plugin import IlpHandler, IlpLink
-from stream.frames import ConnectionClose, StreamClose, StreamErrorCode
-from tests.ilp.scripted_payee import PAYEE_STREAM, ScriptedPayee
+from tests.ilp.hostile.payee import HostilePayee
 
 SERVER_ADDRESS = "private.pullsrv"
 SETTLE_POLLS = 500  # 10 s
@@ -95,13 +94,14 @@ class Served:
     def paid(self) -> int:
         return self.node.counter.paid
 
-    async def pointer(self, amount: int) -> PointerRecord:
+    async def pointer(self, amount: int, *, scale: int = 9) -> PointerRecord:
+        """A cap:false XRP pointer of `amount` at `scale` (the server's asset is XRP at scale 9)."""
         now = datetime.now(UTC)
         admin = await ensure_admin(self.db, "in-flight-admin-key", now)
         terms = Terms(
             amount=amount,
             asset_code="XRP",
-            asset_scale=9,
+            asset_scale=scale,
             interval=parse_interval("P1M"),
             cycles=1,
             cap=False,
@@ -110,18 +110,17 @@ class Served:
         )
         return await pointers.create_pointer(self.db, NewPointer(account_id=admin.id, terms=terms), now)
 
-    async def payee(
-        self, record: PointerRecord, username: str = "payee", *, same_as: ScriptedPayee | None = None
-    ) -> ScriptedPayee:
-        """A payee on a fresh SPSP query (destination and secret) of `record`, or on the one of `same_as`."""
+    async def payee(self, record: PointerRecord, username: str = "payee") -> HostilePayee:
+        """A payee (BTP account `username`) on a fresh SPSP query (destination and secret) of `record`."""
         details = self.addresses.issue(SERVER_ADDRESS, record.tag)
-        destination, secret = (
-            (details.destination_account, details.shared_secret)
-            if same_as is None
-            else (same_as.destination, same_as.secret)
-        )
         url = f"ws://127.0.0.1:{self.node.btp_port}"
-        return await ScriptedPayee.connect(url, SERVER_ADDRESS, username, destination, secret)
+        return await HostilePayee.join(url, username, details.destination_account, details.shared_secret)
+
+    async def honest_pull(self, record: PointerRecord, username: str = "honest") -> int:
+        """What an honest payee on a fresh query of `record` receives until the server closes its stream."""
+        async with await self.payee(record, username) as honest:
+            await honest.open_stream(receive_max=10_000_000)
+            return await honest.receive_until_closed()
 
     async def settled(self, record: PointerRecord) -> PointerRecord:
         """The pointer once no reservation of it is open (the pull has ended)."""
@@ -187,20 +186,18 @@ async def test_closing_the_stream_with_prepares_in_flight_then_fulfilling_late_i
     async with served(db, max_packet_amount=250_000) as s:
         record = await s.pointer(1_500_000)
         async with await s.payee(record) as payee:
-            await payee.open(1_000_000)
-            held = await payee.money_prepares(1_000_000)
+            await payee.open_stream(receive_max=1_000_000)
+            held = await payee.money_worth(1_000_000)
             assert len(held) == 4  # four Prepares in flight at once
-            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "bye"))
+            await payee.close_stream()
             await asyncio.sleep(2)  # the attack: hold the Fulfills past the server's idle check
             for incoming in held:
-                await payee.fulfil(incoming)
+                await payee.fulfill(incoming)
             after = await s.settled(record)
         assert s.paid == 1_000_000
         assert after.usage.pulled_total == 1_000_000 == await s.ledger_total(record)
         assert after.reserved_total == 0
-        async with await s.payee(record, "honest") as honest:
-            await honest.open(10_000_000)
-            assert await honest.receive_until_closed() == 500_000
+        assert await s.honest_pull(record) == 500_000
         after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 1_500_000
     await assert_ledger_sound(db)
@@ -212,16 +209,14 @@ async def test_closing_the_connection_with_a_prepare_in_flight_then_fulfilling_i
     async with served(db) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open(1_000_000)
-            [held] = await payee.money_prepares(1_000_000)
-            await payee.say(ConnectionClose(StreamErrorCode.NO_ERROR, "leaving"))
+            await payee.open_stream(receive_max=1_000_000)
+            [held] = await payee.money_worth(1_000_000)
+            await payee.close_connection()
             await asyncio.sleep(1.5)
-            await payee.fulfil(held)
+            await payee.fulfill(held)
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 1_000_000
-        async with await s.payee(record, "honest") as honest:
-            await honest.open(10_000_000)
-            assert await honest.receive_until_closed() == 0
+        assert await s.honest_pull(record) == 0
         assert (await s.settled(record)).usage.pulled_total == 1_000_000
     await assert_ledger_sound(db)
 
@@ -232,21 +227,19 @@ async def test_the_pull_settles_only_once_the_last_prepare_in_flight_has_expired
     async with served(db, packet_timeout=timedelta(seconds=2), max_packet_amount=250_000) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open(1_000_000)
-            first, second, third, fourth = await payee.money_prepares(1_000_000)
-            await payee.fulfil(first)
-            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "bye"))
+            await payee.open_stream(receive_max=1_000_000)
+            first, second, third, fourth = await payee.money_worth(1_000_000)
+            await payee.fulfill(first)
+            await payee.close_stream()
             await payee.reject(second)
-            await payee.fulfil(third)
+            await payee.fulfill(third)
             await s.node.counter.paid_at_least(500_000)
             assert datetime.now(UTC) < fourth.prepare.expires_at
             assert await reservations.open_reservations(s.db, record.id)  # `fourth` is still in flight
             after = await s.settled(record)
             assert datetime.now(UTC) >= fourth.prepare.expires_at
         assert s.paid == after.usage.pulled_total == 500_000
-        async with await s.payee(record, "honest") as honest:
-            await honest.open(10_000_000)
-            assert await honest.receive_until_closed() == 500_000
+        assert await s.honest_pull(record) == 500_000
         assert s.paid == (await s.settled(record)).usage.pulled_total == 1_000_000
     await assert_ledger_sound(db)
 
@@ -262,12 +255,12 @@ async def test_reservations_held_past_their_lease_by_prepares_in_flight_are_not_
     ) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open(1_000_000)
-            held = await payee.money_prepares(1_000_000)
-            await payee.say(StreamClose(PAYEE_STREAM, StreamErrorCode.NO_ERROR, "bye"))
+            await payee.open_stream(receive_max=1_000_000)
+            held = await payee.money_worth(1_000_000)
+            await payee.close_stream()
             await asyncio.sleep(1.25 * lease.total_seconds())  # the scenario: hold past the lease
             assert await reservations.recover_expired(s.db, now=datetime.now(UTC)) == []
-            await payee.fulfil(held[0])
+            await payee.fulfill(held[0])
             for incoming in held[1:]:
                 await payee.reject(incoming)
             after = await s.settled(record)
@@ -279,17 +272,15 @@ async def test_a_fulfill_after_the_prepare_expired_is_refused_not_paid_and_not_d
     async with served(db, packet_timeout=timedelta(seconds=1)) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open(1_000_000)
-            [held] = await payee.money_prepares(1_000_000)
+            await payee.open_stream(receive_max=1_000_000)
+            [held] = await payee.money_worth(1_000_000)
             late = held.prepare.expires_at - datetime.now(UTC) + timedelta(milliseconds=200)
             await asyncio.sleep(late.total_seconds())  # the scenario: answer only once it has expired
-            await payee.fulfil(held)
+            await payee.fulfill(held)
             after = await s.settled(record)
         assert s.paid == 0
         assert after.usage.pulled_total == 0 == await s.ledger_total(record)
-        async with await s.payee(record, "honest") as honest:
-            await honest.open(10_000_000)
-            assert await honest.receive_until_closed() == 1_000_000
+        assert await s.honest_pull(record) == 1_000_000
         assert s.paid == (await s.settled(record)).usage.pulled_total == 1_000_000
     await assert_ledger_sound(db)
 
@@ -298,9 +289,9 @@ async def test_a_fulfill_with_the_wrong_fulfillment_is_refused_not_paid_and_not_
     async with served(db) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open(1_000_000)
-            [held] = await payee.money_prepares(1_000_000)
-            await payee.fulfil(held, fulfillment=bytes(32))
+            await payee.open_stream(receive_max=1_000_000)
+            [held] = await payee.money_worth(1_000_000)
+            await payee.fulfill_wrongly(held)
             after = await s.settled(record)
         assert s.paid == 0 == after.usage.pulled_total
     await assert_ledger_sound(db)
@@ -310,14 +301,12 @@ async def test_dropping_the_btp_link_with_a_prepare_in_flight_pays_and_debits_no
     async with served(db) as s:
         record = await s.pointer(1_000_000)
         payee = await s.payee(record)
-        await payee.open(1_000_000)
-        await payee.money_prepares(1_000_000)
-        await payee.drop()  # T01 for the Prepare; the retry finds nobody (F02) and the pull ends
+        await payee.open_stream(receive_max=1_000_000)
+        await payee.money_worth(1_000_000)
+        await payee.drop_link()  # T01 for the Prepare; the retry finds nobody (F02) and the pull ends
         after = await s.settled(record)
         assert s.paid == 0 == after.usage.pulled_total
-        async with await s.payee(record, "honest") as honest:
-            await honest.open(10_000_000)
-            assert await honest.receive_until_closed() == 1_000_000
+        assert await s.honest_pull(record) == 1_000_000
         assert s.paid == (await s.settled(record)).usage.pulled_total == 1_000_000
     await assert_ledger_sound(db)
 
@@ -328,14 +317,15 @@ async def test_a_fulfill_for_a_prepare_of_a_dropped_btp_link_is_not_paid(db: Dat
     async with served(db) as s:
         record = await s.pointer(1_000_000)
         payee = await s.payee(record)
-        await payee.open(1_000_000)
-        [old] = await payee.money_prepares(1_000_000)
-        await payee.drop()
-        async with await s.payee(record, same_as=payee) as again:
-            await again.fulfil(old)
-            [retry] = await again.money_prepares(1_000_000)
-            await again.fulfil(retry)
-            assert await again.receive_until_closed() == 0
+        await payee.open_stream(receive_max=1_000_000)
+        [old] = await payee.money_worth(1_000_000)
+        await payee.drop_link()
+        await payee.connect()  # the same BTP account, on the same query
+        async with payee:
+            await payee.fulfill(old)
+            [retry] = await payee.money_worth(1_000_000)
+            await payee.fulfill(retry)
+            assert await payee.receive_until_closed() == 0
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 1_000_000
     await assert_ledger_sound(db)
@@ -345,10 +335,10 @@ async def test_fulfilling_and_then_dropping_the_btp_link_is_debited(db: Database
     async with served(db, max_packet_amount=400_000) as s:
         record = await s.pointer(1_000_000)
         payee = await s.payee(record)
-        await payee.open(1_000_000)
-        first, *_ = await payee.money_prepares(1_000_000)
-        await payee.fulfil(first)
-        await payee.drop()
+        await payee.open_stream(receive_max=1_000_000)
+        first, *_ = await payee.money_worth(1_000_000)
+        await payee.fulfill(first)
+        await payee.drop_link()
         after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == first.prepare.amount
     await assert_ledger_sound(db)
@@ -363,12 +353,12 @@ async def test_shutdown_waits_for_prepares_in_flight_and_debits_their_fulfills(
     async with served(db) as s:
         record = await s.pointer(1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open(1_000_000)
-            [held] = await payee.money_prepares(1_000_000)
+            await payee.open_stream(receive_max=1_000_000)
+            [held] = await payee.money_worth(1_000_000)
             stopping = asyncio.create_task(s.server.stop())
             await asyncio.sleep(1)
             assert not stopping.done()
-            await payee.fulfil(held)
+            await payee.fulfill(held)
             await stopping
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 1_000_000

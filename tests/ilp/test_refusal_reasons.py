@@ -25,16 +25,14 @@ from spsp_pull.domain.pull_refusal import SENDER_BUSY
 from spsp_pull.payee import PaymentOutcome, default_btp_url, pull, query
 from spsp_pull.store import models
 from stream import ilp
-from stream.crypto import StreamKeys
 from stream.frames import ConnectionClose, StreamClose, StreamErrorCode
 from stream.packet import decrypt_packet
 from tests.ilp.hostile.harness import ADMIN, Harness, Pointer, hostile_server
-from tests.ilp.scripted_payee import PAYEE_STREAM, ScriptedPayee
+from tests.ilp.hostile.payee import PAYEE_STREAM, HostilePayee
 from tests.interop.conftest import js_runtime  # noqa: F401 (the JS stack's gate, as a fixture here)
 from tests.interop.harness import JsRuntime, run_js_pullers
 from tests.server_process import create_pointer
 
-SERVER_ADDRESS = "private.spsppull"  # the server's default ILP address
 NO_RATE = "no rate from USD to XRP"
 CANCELLED = "cancelled: the payer cancelled this pointer"
 ENDED = "ended: past the last cycle (1)"
@@ -66,22 +64,21 @@ async def our_pull(harness: Harness, pointer: Pointer, amount: int) -> PaymentOu
     )
 
 
-async def scripted(harness: Harness, pointer: Pointer) -> ScriptedPayee:
+async def scripted(harness: Harness, pointer: Pointer) -> HostilePayee:
     """A raw payee on a connection of its own (a fresh SPSP query)."""
     url = f"ws://127.0.0.1:{harness.server.btp_port}"
     details = await query(f"{harness.server.url}/{pointer.token}")
-    return await ScriptedPayee.connect(
-        url, SERVER_ADDRESS, "raw" + secrets.token_hex(4), details.destination_account, details.shared_secret
+    return await HostilePayee.join(
+        url, "raw" + secrets.token_hex(4), details.destination_account, details.shared_secret
     )
 
 
 async def stream_close_message(harness: Harness, pointer: Pointer) -> StreamClose:
     """What the server's StreamClose says when a raw payee opens its stream (and it sends no money)."""
     async with await scripted(harness, pointer) as payee:
-        await payee.open(10_000)
+        await payee.open_stream(receive_max=10_000)
         incoming = await payee.next_prepare()
-        assert incoming.prepare.amount == 0
-        await payee.fulfil(incoming)
+        assert incoming.prepare.amount == 0 and incoming.packet is not None
         [close] = [f for f in incoming.packet.frames if isinstance(f, StreamClose)]
         assert close.stream_id == PAYEE_STREAM
         return close
@@ -106,10 +103,10 @@ async def test_no_rate_is_told_in_the_reject_and_the_connection_close(backend: s
         outcome = await our_pull(harness, pointer, 2500)
         assert (outcome.amount, outcome.reason, outcome.detail) == (0, "closed-by-server", NO_RATE)
         async with await scripted(harness, pointer) as payee:
-            reply = await payee.say()
+            reply = await payee.send_frames()
             assert isinstance(reply, ilp.Reject)
             assert (reply.code, reply.message) == (ilp.ErrorCode.F99_APPLICATION_ERROR, NO_RATE)
-            frames = decrypt_packet(StreamKeys(payee.secret), reply.data).frames
+            frames = decrypt_packet(payee.keys, reply.data).frames
             assert frames == (ConnectionClose(StreamErrorCode.APPLICATION_ERROR, NO_RATE),)
         await assert_nothing_sent(harness, pointer)
 
@@ -185,12 +182,11 @@ async def test_a_second_stream_while_another_sends_is_told_the_sender_is_busy(
             SENDER_BUSY.message,
         )
         async with await scripted(harness, pointer) as raw:
-            await raw.open(1000)
+            await raw.open_stream(receive_max=1000)
             incoming = await raw.next_prepare()
-            assert incoming.prepare.amount == 0
+            assert incoming.prepare.amount == 0 and incoming.packet is not None
             closes = [f for f in incoming.packet.frames if isinstance(f, ConnectionClose)]
             assert closes == [ConnectionClose(StreamErrorCode.APPLICATION_ERROR, SENDER_BUSY.message)]
-            await raw.fulfil(incoming)
         for prepare in held:
             await sending.fulfill(prepare)
         await sending.close_connection()

@@ -4,7 +4,8 @@ Built on the project's sans-I/O codecs (`stream.btp`, `stream.ilp`, `stream.ildc
 `stream.frames`, `stream.crypto`) over a plain websocket, so a script can do what no well-behaved client
 does: answer a Prepare twice, answer it late, out of order or never, drop the link with Prepares in flight,
 and send any frame in a packet of its own. It keeps the books a test needs: which Prepares it fulfilled
-before their expiry (what it was paid) and which after.
+before their expiry (what it was paid) and which after. It also plays the honest payee
+(`receive_until_closed`), for the pulls that follow an attack.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import random
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -32,6 +35,7 @@ from stream.frames import (
 )
 from stream.packet import StreamPacket, decrypt_packet, encrypt_packet
 
+PAYEE_STREAM = 1  # the stream a payee opens unless it names another
 REQUEST_TIMEOUT = timedelta(seconds=10)
 OUR_PREPARE_LIFETIME = timedelta(seconds=10)
 
@@ -50,6 +54,10 @@ class IncomingPrepare:
 
     def expired(self, margin: timedelta = timedelta(0)) -> bool:
         return datetime.now(UTC) >= self.prepare.expires_at - margin
+
+    def closes_stream(self, stream_id: int) -> bool:
+        frames = self.packet.frames if self.packet is not None else ()
+        return any(isinstance(f, StreamClose) and f.stream_id == stream_id for f in frames)
 
 
 class RawBtpLink:
@@ -136,6 +144,9 @@ class HostilePayee:
         self.fulfilled: set[int] = set()  # request ids answered with a Fulfill before their expiry
         self._control: asyncio.Task[None] | None = None
         self._money: asyncio.Queue[IncomingPrepare] = asyncio.Queue()
+        self._every: asyncio.Queue[IncomingPrepare] = asyncio.Queue()  # money and control, as they came
+        self.closed_streams: set[int] = set()  # the streams the server closed
+        self._closes = asyncio.Event()
 
     @classmethod
     async def join(cls, btp_url: str, username: str, destination: str, shared_secret: bytes) -> HostilePayee:
@@ -152,6 +163,14 @@ class HostilePayee:
         self.asset = ildcp.parse_response(reply)
         self.address = self.asset.client_address
         self._control = asyncio.get_running_loop().create_task(self._sort_incoming())
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.drop_link()
 
     async def drop_link(self) -> None:
         if self._control is not None:
@@ -178,7 +197,7 @@ class HostilePayee:
         )
         return await self.link.send(prepare)
 
-    async def open_stream(self, stream_id: int = 1, receive_max: int = 2**64 - 1) -> None:
+    async def open_stream(self, stream_id: int = PAYEE_STREAM, receive_max: int = 2**64 - 1) -> None:
         """Tell the server where we are and what we will take on `stream_id`: the pull starts."""
         reply = await self.send_frames(
             ConnectionNewAddress(self.address),
@@ -187,7 +206,7 @@ class HostilePayee:
         )
         assert isinstance(reply, ilp.Reject), reply  # unfulfillable: the server only reads the frames
 
-    async def close_stream(self, stream_id: int = 1) -> None:
+    async def close_stream(self, stream_id: int = PAYEE_STREAM) -> None:
         await self.send_frames(StreamClose(stream_id, 1, "payee closes the stream"))
 
     async def close_connection(self) -> None:
@@ -202,6 +221,51 @@ class HostilePayee:
     async def money(self, count: int, within: timedelta = timedelta(seconds=10)) -> list[IncomingPrepare]:
         return [await self.next_money(within) for _ in range(count)]
 
+    async def money_worth(self, total: int) -> list[IncomingPrepare]:
+        """The server's money Prepares, unanswered, until together they carry `total`."""
+        held: list[IncomingPrepare] = []
+        while sum(incoming.amount for incoming in held) < total:
+            held.append(await self.next_money())
+        return held
+
+    async def next_prepare(self, within: timedelta = timedelta(seconds=10)) -> IncomingPrepare:
+        """The next Prepare the server sent, money or control (control ones are answered already)."""
+        async with asyncio.timeout(within.total_seconds()):
+            return await self._every.get()
+
+    async def receive_until_closed(
+        self, stream_id: int = PAYEE_STREAM, within: timedelta = timedelta(seconds=10)
+    ) -> int:
+        """An honest payee: fulfil every money Prepare until the server closes `stream_id`; what arrived."""
+        received = 0
+        while True:
+            if not self._money.empty():
+                incoming = self._money.get_nowait()
+            elif stream_id in self.closed_streams:
+                return received
+            elif (next_money := await self._money_or_a_close(within)) is not None:
+                incoming = next_money
+            else:
+                continue
+            await self.fulfill(incoming)
+            received += incoming.amount
+
+    async def _money_or_a_close(self, within: timedelta) -> IncomingPrepare | None:
+        """The next money Prepare, or None once the server closes a stream, whichever comes first."""
+        self._closes.clear()
+        money = asyncio.ensure_future(self._money.get())
+        closes = asyncio.ensure_future(self._closes.wait())
+        done, _ = await asyncio.wait(
+            {money, closes}, timeout=within.total_seconds(), return_when=asyncio.FIRST_COMPLETED
+        )
+        closes.cancel()
+        if money in done:
+            return money.result()
+        money.cancel()
+        if not done:
+            raise TimeoutError(f"neither money nor a closed stream for {within}")
+        return None
+
     async def fulfill(self, incoming: IncomingPrepare) -> None:
         """Answer with the right fulfillment and a STREAM reply, and book it as paid if still in time."""
         in_time = not incoming.expired()
@@ -211,6 +275,11 @@ class HostilePayee:
             self.paid += incoming.amount
         elif not in_time:
             self.fulfilled_late += incoming.amount
+
+    async def fulfill_wrongly(self, incoming: IncomingPrepare) -> None:
+        """Answer with a Fulfill whose fulfillment does not match the condition (never paid)."""
+        wrong = ilp.Fulfill(bytes(32), self.fulfillment(incoming).data)
+        await self.link.respond(incoming.request_id, wrong)
 
     def fulfillment(self, incoming: IncomingPrepare) -> ilp.Fulfill:
         sequence = incoming.packet.sequence if incoming.packet is not None else 0
@@ -235,7 +304,15 @@ class HostilePayee:
             except (DecryptionError, DecodeError):
                 packet = None
             incoming = IncomingPrepare(request_id, prepare, packet)
+            self._every.put_nowait(incoming)
             if prepare.amount == 0:
                 await self.reject(incoming)
             else:
                 self._money.put_nowait(incoming)
+            if (
+                closed := {f.stream_id for f in packet.frames if isinstance(f, StreamClose)}
+                if packet
+                else set()
+            ):
+                self.closed_streams |= closed
+                self._closes.set()
