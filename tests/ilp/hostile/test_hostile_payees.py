@@ -8,12 +8,14 @@ wait for Prepares to expire stay short); pointers are a few packets of PACKET un
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
+
+import pytest
 
 from stream import ilp
 from stream.frames import StreamMaxMoney, StreamMoney
@@ -147,24 +149,27 @@ async def test_fulfil_after_expiry_is_refused_and_not_debited(backend: str, tmp_
         assert ledger.debited == 0
 
 
-async def test_fulfil_twice(backend: str, tmp_path: Path) -> None:
+async def fulfil_again(payee: HostilePayee, incoming: IncomingPrepare) -> None:
+    await payee.fulfill(incoming)
+
+
+async def reject_after_fulfilling(payee: HostilePayee, incoming: IncomingPrepare) -> None:
+    await payee.reject(incoming, ilp.ErrorCode.T00_INTERNAL_ERROR)
+
+
+@pytest.mark.parametrize("second_answer", [fulfil_again, reject_after_fulfilling])
+async def test_answer_each_prepare_twice(
+    backend: str,
+    tmp_path: Path,
+    second_answer: Callable[[HostilePayee, IncomingPrepare], Awaitable[None]],
+) -> None:
+    """Each Prepare is fulfilled, then answered again (fulfilled twice, or rejected after the Fulfill)."""
     async with one_payee(backend, tmp_path, 5 * PACKET) as scenario:
         payee = scenario.payee
         while payee.paid < 5 * PACKET:
             incoming = await payee.next_money()
             await payee.fulfill(incoming)
-            await payee.fulfill(incoming)
-        ledger = await scenario.end()
-        assert ledger.debited == payee.paid == 5 * PACKET
-
-
-async def test_reject_after_fulfilling(backend: str, tmp_path: Path) -> None:
-    async with one_payee(backend, tmp_path, 5 * PACKET) as scenario:
-        payee = scenario.payee
-        while payee.paid < 5 * PACKET:
-            incoming = await payee.next_money()
-            await payee.fulfill(incoming)
-            await payee.reject(incoming, ilp.ErrorCode.T00_INTERNAL_ERROR)
+            await second_answer(payee, incoming)
         ledger = await scenario.end()
         assert ledger.debited == payee.paid == 5 * PACKET
 
