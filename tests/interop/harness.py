@@ -304,6 +304,14 @@ class _JsServer:
         if self._process is not None:
             await self._process.stop()
 
+    async def restart_if_exited(self) -> bool:
+        """Start the server again (on a new port) if its process has exited; whether it had."""
+        if self._process is None or self._process.returncode is None:
+            return False
+        await self._process.stop()
+        await self.start()
+        return True
+
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None

@@ -203,6 +203,10 @@ async def test_server_killed_mid_pull_never_lets_out_more_than_it_debited(
     await server.stop(signal.SIGKILL)
     [result] = await puller
     assert 0 < result.received < 1_000_000
+    # moneyd's ilp-plugin-mini-accounts 3.6.0 sometimes crashes ("Error: not opened" from ws) when a BTP
+    # client is SIGKILLed with packets in flight, about 1 run in 6: a bug of the JS peer. What is checked here
+    # is our ledger against what the puller received, so a crashed connector is started again for the rest.
+    await connector_1000.restart_if_exited()
     restarted = await uplinked(tmp_path, connector_1000, "pullsrv", **env)
     try:
         for _ in range(100):  # the dead process's reservations are recovered once their lease runs out
