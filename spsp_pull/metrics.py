@@ -7,7 +7,9 @@ when it ends (its packets counted by the pull itself), and the pool gauges are r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -29,6 +31,11 @@ WEBHOOK_OUTCOMES = ("delivered", "retrying", "gave-up")
 QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PULL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 PACKET_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10_000, 100_000)
+
+
+def elapsed_since(started_ns: int) -> timedelta:
+    """The time since `started_ns`, a `time.perf_counter_ns()` reading."""
+    return timedelta(microseconds=(time.perf_counter_ns() - started_ns) // 1000)
 
 
 class Metrics:
@@ -123,8 +130,8 @@ class Metrics:
     def query_answered(self) -> None:
         self._queries.inc()
 
-    def query_took(self, seconds: float) -> None:
-        self._query_seconds.observe(seconds)
+    def query_took(self, took: timedelta) -> None:
+        self._query_seconds.observe(took.total_seconds())
 
     def pointer_created(self) -> None:
         self._pointers_created.inc()
@@ -151,7 +158,7 @@ class Metrics:
         wanted_more: bool,
         delivered: int,
         refused: str | None,
-        seconds: float,
+        took: timedelta,
         packets: int,
     ) -> None:
         """One pull over: `wanted_more` when the payee asked for more than it got; `refused`, the refusal
@@ -164,7 +171,7 @@ class Metrics:
             self._pulls.labels("partial", "").inc()
         else:
             self.pull_refused(refused or "nothing-available")
-        self._pull_seconds.observe(seconds)
+        self._pull_seconds.observe(took.total_seconds())
         self._pull_packets.observe(packets)
 
     # -- the ledger, webhooks and payouts --------------------------------------------------------------
@@ -185,7 +192,7 @@ class Metrics:
         """Report `checked_out()` (connections in use) for `pool` whenever the metrics are read."""
         self._pool_checked_out.labels(pool).set_function(checked_out)
 
-    def audit(self, *, mismatches: int, at: float, seconds: float, pointers: int) -> None:
+    def audit(self, *, mismatches: int, at: datetime, took: timedelta, pointers: int) -> None:
         """The last ledger audit: what it found, when it ran (Unix time), how long it took, what it read."""
         if self._audit_gauges is None:
             self._audit_gauges = (
@@ -208,7 +215,8 @@ class Metrics:
                     "spsp_pull_audit_pointers", "Pointers the last ledger audit read", registry=self.registry
                 ),
             )
-        for gauge, value in zip(self._audit_gauges, (mismatches, at, seconds, pointers), strict=True):
+        values = (mismatches, at.timestamp(), took.total_seconds(), pointers)  # Prometheus takes seconds
+        for gauge, value in zip(self._audit_gauges, values, strict=True):
             gauge.set(value)
 
     # -- reading ---------------------------------------------------------------------------------------
@@ -216,10 +224,6 @@ class Metrics:
     def value(self, name: str, **labels: str) -> int:
         """A counter's value as exposed (0 when absent): `value("spsp_http_requests_total", ...)`."""
         return int(self.registry.get_sample_value(name, labels) or 0)
-
-    def gauge(self, name: str, **labels: str) -> float | None:
-        """A gauge's value as exposed; None when it is absent."""
-        return self.registry.get_sample_value(name, labels)
 
     def render(self) -> str:
         return generate_latest(self.registry).decode()

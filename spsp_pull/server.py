@@ -280,8 +280,8 @@ def publish_audit(metrics: Metrics, report: AuditReport) -> None:
         )
     metrics.audit(
         mismatches=len(report.mismatches),
-        at=report.at.timestamp(),
-        seconds=report.duration.total_seconds(),
+        at=report.at,
+        took=report.duration,
         pointers=report.pointers,
     )
 

@@ -8,7 +8,7 @@ import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -172,19 +172,29 @@ def test_each_server_counts_in_its_own_registry() -> None:
     assert "spsp_pointers_created_total 0.0" in second.render()
 
 
+def exposed(metrics: Metrics, name: str, **labels: str) -> str | None:
+    """A sample's value as `/metrics` shows it; None when it is absent."""
+    for family in text_string_to_metric_families(metrics.render()):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return repr(sample.value)
+    return None
+
+
 def test_the_audit_gauges_appear_with_the_first_audit() -> None:
     metrics = Metrics()
-    assert metrics.gauge("spsp_pull_audit_mismatches") is None  # unknown yet, not 0
-    metrics.audit(mismatches=2, at=1_700_000_000.0, seconds=0.25, pointers=40)
-    assert metrics.gauge("spsp_pull_audit_mismatches") == 2
-    assert metrics.gauge("spsp_pull_audit_last_run_timestamp_seconds") == 1_700_000_000.0
-    assert metrics.gauge("spsp_pull_audit_duration_seconds") == 0.25
-    assert metrics.gauge("spsp_pull_audit_pointers") == 40
+    assert exposed(metrics, "spsp_pull_audit_mismatches") is None  # unknown yet, not 0
+    at = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    metrics.audit(mismatches=2, at=at, took=timedelta(milliseconds=250), pointers=40)
+    assert exposed(metrics, "spsp_pull_audit_mismatches") == "2.0"
+    assert exposed(metrics, "spsp_pull_audit_last_run_timestamp_seconds") == "1700000000.0"
+    assert exposed(metrics, "spsp_pull_audit_duration_seconds") == "0.25"
+    assert exposed(metrics, "spsp_pull_audit_pointers") == "40.0"
 
 
 async def test_pool_use_is_read_when_scraped(db: Database) -> None:
-    def in_use() -> float | None:
-        return db.metrics.gauge("spsp_db_pool_checked_out", pool="sqlalchemy")
+    def in_use() -> int:
+        return db.metrics.value("spsp_db_pool_checked_out", pool="sqlalchemy")
 
     assert in_use() == 0
     async with db.read() as first:

@@ -29,6 +29,7 @@ from spsp_pull.delivery_slots import SlotLimits
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.domain.details_input import DetailChanges
 from spsp_pull.domain.outbound_targets import PUBLIC_ONLY, TargetPolicy, parse_networks
+from spsp_pull.outbound import NoAllowedAddress, PolicyResolver
 from spsp_pull.store import accounts, outbox, pointers, reservations
 from spsp_pull.store.accounts import AccountRecord, ensure_admin
 from spsp_pull.store.database import Database
@@ -326,6 +327,9 @@ async def test_only_the_allowed_addresses_of_a_name_are_connected_to(
     """DNS answers a private address and a loopback one; only 127.0.0.0/8 is allowed, so the private one is
     dropped before connecting and the request reaches the loopback receiver."""
     resolver = FakeResolver({"mixed.example": ["10.20.30.40", "127.0.0.1"]})
+    # Checked before anything is delivered: were the filter broken, nothing may ever try 10.20.30.40.
+    answers = await PolicyResolver(LOCAL, resolver).resolve("mixed.example", receiver.port)
+    assert [answer["host"] for answer in answers] == ["127.0.0.1"]
     await pull_with_webhook(db, clock, f"http://mixed.example:{receiver.port}/hook")
     assert await deliver(worker(db, clock, resolver=resolver)) == 1
     [(headers, _)] = receiver.requests
@@ -336,6 +340,9 @@ async def test_a_name_resolving_only_to_private_addresses_is_refused(
     db: Database, clock: ManualClock
 ) -> None:
     resolver = FakeResolver({"intranet.example": ["10.1.2.3", "fd00::1", "169.254.169.254"]})
+    # Checked before anything is delivered: were the filter broken, nothing may ever try these addresses.
+    with pytest.raises(NoAllowedAddress):
+        await PolicyResolver(LOCAL, resolver).resolve("intranet.example", 80)
     pointer_id = await pull_with_webhook(db, clock, "http://intranet.example/hook")
     assert await deliver(worker(db, clock, resolver=resolver)) == 1
     _, error = await only_attempt(db, pointer_id)

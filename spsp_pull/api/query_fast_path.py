@@ -14,6 +14,7 @@ import contextlib
 import ssl
 import time
 from collections.abc import Iterable
+from datetime import timedelta
 from email.utils import formatdate
 from http import HTTPStatus
 from typing import Any
@@ -74,7 +75,7 @@ class HeadTimeoutRequestHandler(web.RequestHandler):
 
     __slots__ = ("_head_timeout",)
 
-    def __init__(self, manager: web.Server, *, head_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, *, head_timeout: timedelta, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._head_timeout = head_timeout
 
@@ -85,7 +86,7 @@ class HeadTimeoutRequestHandler(web.RequestHandler):
 
     def head_began(self, at: float) -> None:
         """A head's first byte arrived at `at` (loop time)."""
-        deadline = at + self._head_timeout
+        deadline = at + self._head_timeout.total_seconds()
         if self._keepalive_handle is not None:
             if self._next_keepalive_close_time <= deadline:
                 return
@@ -126,7 +127,7 @@ class QueryFastPathSite(web.BaseSite):
         self.context: ApiContext = runner.app[CONTEXT]
         self.reserved = reserved_segments(runner.app.router.resources())
         self.write = ResponseWriter()
-        self.head_timeout = self.context.config.http_header_timeout.total_seconds()
+        self.head_timeout = self.context.config.http_header_timeout
         # aiohttp's idle timeout, as this app's server would apply it (read off an unused handler).
         self.keepalive_timeout = self.aiohttp_protocol().keepalive_timeout
         self.connections: set[QueryFastPath] = set()
@@ -340,7 +341,7 @@ class QueryFastPath(asyncio.Protocol):
             return None
         deadlines = []
         if self._head_began_at is not None:
-            deadlines.append(self._head_began_at + self._site.head_timeout)
+            deadlines.append(self._head_began_at + self._site.head_timeout.total_seconds())
         if self._site.keepalive_timeout > 0:
             deadlines.append(self._last_answer_at + self._site.keepalive_timeout)
         return min(deadlines, default=None)

@@ -12,6 +12,7 @@ from spsp_pull.api.context import ApiContext, context
 from spsp_pull.api.pointers import json_response
 from spsp_pull.api.views import pointer_view, spsp_view
 from spsp_pull.ilp.receiver_address import PUSH_TAG
+from spsp_pull.metrics import elapsed_since
 from spsp_pull.store import jwt_keys, pointers
 from spsp_pull.store.records import PointerRecord
 
@@ -58,20 +59,20 @@ async def query(request: web.Request) -> web.Response:
     ctx = context(request)
     token = request.match_info["token"]
     if looks_like_jwt(token):
-        started = time.perf_counter()
+        started = time.perf_counter_ns()
         record = await register_offline(ctx, token)
         answer = _answer(ctx, record.tag, record)
-        ctx.metrics.query_took(time.perf_counter() - started)
+        ctx.metrics.query_took(elapsed_since(started))
         return answer.response()
     return (await answer_query(ctx, token)).response()
 
 
 async def answer_query(ctx: ApiContext, token: str) -> SpspAnswer:
     """The answer to `GET /<token>` for a pointer token (not an offline JWT)."""
-    started = time.perf_counter()
+    started = time.perf_counter_ns()
     record = await pointers.find_by_token(ctx.db, token)
     answer = NOT_FOUND if record is None else _answer(ctx, record.tag, record)
-    ctx.metrics.query_took(time.perf_counter() - started)
+    ctx.metrics.query_took(elapsed_since(started))
     return answer
 
 

@@ -172,7 +172,7 @@ class PullSession:
                 wanted_more=self._wanted_more(),
                 delivered=self.delivered,
                 refused=self._refused,
-                seconds=(self._clock.now() - started).total_seconds(),
+                took=self._clock.now() - started,
                 packets=self.packets,
             )
 
