@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 LEASE_POLL = timedelta(milliseconds=50)  # waiting for another stream's sender lease
 DRAIN_POLL = timedelta(milliseconds=20)  # waiting for in-flight packets before re-chunking
 IDLE_CHECK = timedelta(seconds=1)  # re-check the stream even when nothing was reported
+# A cancel or change of the agreement (in any process) reaches a pull already under way when it next reads
+# its pointer: at least this often while it holds grants, and after this many fulfilled packets.
+TERMS_CHECK = timedelta(milliseconds=100)
+TERMS_CHECK_PACKETS = 64
 PULL_LIMIT_REACHED = "Pull limit reached: nothing more is available on this pointer now."
 
 
@@ -99,6 +103,10 @@ class PullSession:
         self._refused: str | None = None  # why nothing was sent (a refusal code), once known
         self._pull_id: int | None = None  # the reservation of the pull's first ledger entry: names the pull
         self._settled = 0  # pointer units this pull's settled grants debited
+        self._version = pointer.version.number  # the agreement version the pull last read
+        self._terms_changed = False  # a newer version (or a cancel) seen while grants were open
+        self._checked_at = clock.now()
+        self._packets_at_check = 0
 
     def on_events(self, events: list[Event]) -> None:
         turn = False
@@ -131,6 +139,8 @@ class PullSession:
         sid = self._stream_id
         packet = self._conn.max_packet_amount
         if sid is None or self._exhausted or packet is None or packet != self._packet_seen:
+            return True
+        if self.packets - self._packets_at_check >= TERMS_CHECK_PACKETS:
             return True
         view = self._conn.stream(sid)
         unused = self._budget.send_limit - view.total_sent - view.in_flight
@@ -191,6 +201,8 @@ class PullSession:
             view = self._conn.stream(sid)
             if not view.is_open:
                 break  # closed by the payee, or with the connection: `_run` drains what is in flight
+            if self._terms_check_due():
+                await self._check_terms()
             unused = self._budget.send_limit - view.total_sent - view.in_flight
             remote_room = self._local_units(view.remote_receive_max, view.remote_total_received)
             wanted = remote_room - unused - view.in_flight
@@ -201,6 +213,7 @@ class PullSession:
                     await self._wait_change(DRAIN_POLL)
                     continue
                 await self._close_grants(final=False)
+                self._terms_changed = False
                 self._allow_sending(self._budget.send_limit)
                 continue
             self._packet_seen = self._conn.max_packet_amount
@@ -220,7 +233,30 @@ class PullSession:
                 self._conn.close_stream(sid, message=await self._end_message())
                 self._kick()
                 break
-            await self._wait_change(IDLE_CHECK)
+            await self._wait_change(TERMS_CHECK if self._budget.open_grants else IDLE_CHECK)
+
+    def _terms_check_due(self) -> bool:
+        """Whether to re-read the pointer now: only while grants are open (a reservation reads the terms
+        itself), every `TERMS_CHECK` and every `TERMS_CHECK_PACKETS` fulfilled packets."""
+        if not self._budget.open_grants:
+            return False
+        return (
+            self.packets - self._packets_at_check >= TERMS_CHECK_PACKETS
+            or self._clock.now() - self._checked_at >= TERMS_CHECK
+        )
+
+    async def _check_terms(self) -> None:
+        """Read the pointer (one indexed read): a cancel or a change of its terms since the pull last read
+        them makes the pull re-chunk (`_rechunk_due`): it stops sending, settles once nothing is in flight,
+        and reserves afresh under the terms as they now stand (nothing, after a cancel)."""
+        self._checked_at = self._clock.now()
+        self._packets_at_check = self.packets
+        record = await pointers.find_by_id(self._db, self._pointer.id)
+        number = self._version + 1 if record is None else record.version.number
+        if number != self._version:
+            log.info("pointer %d: the agreement changed during the pull", self._pointer.id)
+            self._terms_changed = True
+            self._version = number
 
     async def _end_message(self) -> str:
         """What the stream's close says: why nothing was sent, when nothing was (from the agreement as it
@@ -306,13 +342,14 @@ class PullSession:
         stale = bool(self._grant_times) and (
             self._clock.now() - self._grant_times[0] > self._settings.reservation_lease / 2
         )
-        return oversized or stale
+        return oversized or stale or self._terms_changed
 
     async def _reserve(self, server_units: int) -> None:
         """Hold the next chunk, settling the grants already used up and taking (or extending) the sender
         lease in the same transaction. The first one waits while another stream holds the lease."""
         want = self._budget.pointer_units_for(server_units)
         used_up = self._take_used_up()
+        self._terms_changed = False  # this reservation reads the terms as they stand
         deadline = self._clock.now() + self._settings.lease_wait
         while True:
             self._changed.clear()
@@ -351,14 +388,14 @@ class PullSession:
         self._lease_renewed = now
         self._count(used_up)
         log.debug("pointer %d: reserved %s of %d wanted", self._pointer.id, grant and grant.amount, want)
-        if grant is None:
-            self._exhausted = True
-            return
-        self._budget.add_grant(grant.reservation_id, grant.amount)
-        self._grant_times.append(now)
-        self._chunk_packets = min(2 * self._chunk_packets, self._settings.max_chunk_packets)
-        if grant.amount < want:
+        if grant is not None:
+            self._budget.add_grant(grant.reservation_id, grant.amount)
+            self._grant_times.append(now)
+            self._chunk_packets = min(2 * self._chunk_packets, self._settings.max_chunk_packets)
+        if grant is None or grant.amount < want:
             self._exhausted = True  # that was all that is available
+            if self._budget.open_grants:
+                await self._check_terms()  # because the agreement changed? Then stop sending at once
 
     def _take_used_up(self) -> list[GrantShare]:
         """The grants the deliveries have wholly used (settled with the next reservation). The newest stays
