@@ -15,15 +15,19 @@ from spsp_pull.api.request_id import request_id_middleware
 from spsp_pull.api.spsp import SPSP_CONTENT_TYPE
 from spsp_pull.bridge.routes import add_payout_routes
 from spsp_pull.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from spsp_pull.web import setup_web
+from spsp_pull.web.headers import security_headers_middleware
 
 POINTER_SEGMENT = "{token}"
 
 
 def build_app(ctx: ApiContext) -> web.Application:
     app = web.Application(
-        middlewares=[request_id_middleware, problem_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[security_headers_middleware, request_id_middleware, problem_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[CONTEXT] = ctx
+    setup_web(app)  # before add_routes: its fixed paths (/static/) come before the catch-all `/{token}`
     add_routes(app.router)
     return app
 

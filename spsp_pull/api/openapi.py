@@ -578,12 +578,12 @@ def docs_page(document: Json) -> str:
                 f"<td>{html.escape(op['summary'])}</td><td>{auth}</td></tr>"
             )
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>spsp-pull API</title>"
-        "<style>body{font-family:sans-serif;margin:2em}"
-        "td{padding:.3em 1em;border-bottom:1px solid #ddd}</style>"
-        "</head><body><h1>spsp-pull API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>spsp-pull API</title>"
+        "<link rel='stylesheet' href='/static/style.css'>"
+        "</head><body><main><h1>spsp-pull API</h1>"
+        "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
         "Errors are <code>application/problem+json</code> with a stable <code>code</code>.</p>"
         "<table><tr><th>method</th><th>path</th><th>what</th><th>auth</th></tr>"
         + "".join(rows)
-        + "</table></body></html>"
+        + "</table></main></body></html>"
     )

@@ -3,8 +3,9 @@
 `QueryHeadReader` is sans-I/O: the connection appends what it reads to one buffer and asks the reader
 about it; the reader resumes where it stopped, so a head that arrives a byte at a time costs what it
 costs in one piece. Its patterns are single character-class runs (they cannot backtrack), and it never
-looks past `HEAD_LIMIT` bytes. It answers `QueryHead` for `GET /<token> HTTP/1.1` with plain headers
-and no body, `NOT_A_QUERY` as soon as the bytes can no longer become one, and None while they still can.
+looks past `HEAD_LIMIT` bytes. It answers `QueryHead` for `GET /<token> HTTP/1.1` with plain headers,
+no body and no `Accept` that prefers HTML (a browser's: the page is aiohttp's), `NOT_A_QUERY` as soon as
+the bytes can no longer become one, and None while they still can.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import enum
 import re
 from dataclasses import dataclass
 from typing import Final
+
+from spsp_pull.web.negotiation import prefers_html
 
 HEAD_LIMIT = 8192
 MAX_HEADERS = 100  # aiohttp refuses more than 128
@@ -124,6 +127,9 @@ class QueryHeadReader:
             elif name == b"content-length":
                 if field[2].strip(b"\t ") != b"0":
                     return NOT_A_QUERY
+            elif name == b"accept":
+                if prefers_html(field[2].decode()):
+                    return NOT_A_QUERY  # a browser: aiohttp's route serves the pointer's page
             elif name in LOGGED_HEADERS:
                 logged[name] = field[2].strip(b"\t ").decode()
         return None

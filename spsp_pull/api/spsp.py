@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from spsp_pull.ilp.receiver_address import PUSH_TAG
 from spsp_pull.metrics import elapsed_since
 from spsp_pull.store import jwt_keys, pointers
 from spsp_pull.store.records import PointerRecord
+from spsp_pull.web.negotiation import prefers_html
 
 SPSP_CONTENT_TYPE = "application/spsp4+json"
 SPSP_HEADERS = {
@@ -24,6 +26,9 @@ SPSP_HEADERS = {
 }
 ANSWER_HEADERS = (("Content-Type", SPSP_CONTENT_TYPE), *SPSP_HEADERS.items())
 NOT_FOUND_BODY = json.dumps({"id": "InvalidPointerError", "message": "Pointer does not exist."})
+# The page `GET /<token>` answers a browser with (one that prefers HTML); SPSP clients get the SPSP answer.
+PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+POINTER_PAGE: web.AppKey[PageHandler] = web.AppKey("pointer_page")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +60,9 @@ def looks_like_jwt(token: str) -> bool:
     return token.count(".") == 2
 
 
-async def query(request: web.Request) -> web.Response:
+async def query(request: web.Request) -> web.StreamResponse:
+    if prefers_html(request.headers.get("Accept")) and (page := request.app.get(POINTER_PAGE)) is not None:
+        return await page(request)
     ctx = context(request)
     token = request.match_info["token"]
     if looks_like_jwt(token):
