@@ -99,9 +99,9 @@ SCHEMAS: Json = {
     },
     "AgreementChanges": {
         "type": "object",
-        "description": "At least one field. amount, interval, cycles, cap and expiry are terms: changing any "
-        "makes a new agreement version. webhook, description and metadata are not: changing only them "
-        "makes no new version and leaves the balances as they are. null removes expiry, webhook, "
+        "description": "At least one field. amount, interval, cycles, cap, expiry and paused are terms: "
+        "changing any makes a new agreement version. webhook, description and metadata are not: changing "
+        "only them makes no new version and leaves the balances as they are. null removes expiry, webhook, "
         "description or metadata.",
         "minProperties": 1,
         "properties": {
@@ -110,6 +110,18 @@ SCHEMAS: Json = {
             "cycles": CYCLES_IN,
             "cap": CAP_IN,
             "expiry": {"oneOf": [TIME, {"type": "null"}]},
+            "paused": {
+                "type": "boolean",
+                "description": "true pauses (again: only sets resumesAt), false resumes (409 not-paused "
+                "when no pause holds). While paused nothing is available and pulls and payouts are refused "
+                "(code paused / pointer-paused); cycles that start during the pause grant nothing and still "
+                "count towards cycles; the cycle in progress keeps its grant.",
+            },
+            "resumesAt": {
+                "oneOf": [TIME, {"type": "null"}],
+                "description": 'only with "paused": true: the pause ends by itself then (in the future); '
+                "absent or null: until resumed",
+            },
             "webhook": {
                 "type": ["string", "null"],
                 "format": "uri",
@@ -128,7 +140,10 @@ SCHEMAS: Json = {
             "url": {"type": "string"},
             "token": {"type": "string"},
             "origin": {"type": "string", "enum": ["online", "jwt"]},
-            "state": {"type": "string", "enum": ["pending", "active", "ended", "expired", "cancelled"]},
+            "state": {
+                "type": "string",
+                "enum": ["pending", "active", "paused", "ended", "expired", "cancelled"],
+            },
             "amount": AMOUNT,
             "assetCode": {"type": "string"},
             "assetScale": {"type": "integer"},
@@ -148,6 +163,14 @@ SCHEMAS: Json = {
             "metadata": {"type": ["object", "null"]},
             "createdAt": TIME,
             "cancelledAt": {"oneOf": [TIME, {"type": "null"}]},
+            "pausedSince": {
+                "oneOf": [TIME, {"type": "null"}],
+                "description": "while paused: since when; else null",
+            },
+            "resumesAt": {
+                "oneOf": [TIME, {"type": "null"}],
+                "description": "while paused: when the pause ends by itself (null: until resumed); else null",
+            },
         },
     },
     "PointerDetail": {
@@ -241,10 +264,15 @@ SCHEMAS: Json = {
                     },
                     "cycle": {"type": "integer"},
                     "state": {
-                        "enum": ["pending", "active", "ended", "expired", "cancelled"],
+                        "enum": ["pending", "active", "paused", "ended", "expired", "cancelled"],
                         "description": "ended, expired and cancelled: no more allowance will be granted",
                     },
                     "agreement": {"type": "object"},
+                    "resumesAt": {
+                        "oneOf": [TIME, {"type": "null"}],
+                        "description": "only while paused: when the pause ends by itself "
+                        "(null: until resumed)",
+                    },
                 },
             },
         },

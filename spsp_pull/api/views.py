@@ -6,7 +6,7 @@ import base64
 from datetime import datetime
 
 from spsp_pull.config import Config
-from spsp_pull.domain.agreement import Balance, Version, balance, state
+from spsp_pull.domain.agreement import Balance, Version, balance, paused, resumes_at, state
 from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.ilp.receiver_address import ReceiverDetails
 from spsp_pull.store.records import PointerRecord, PullRecord, VersionRecord
@@ -50,7 +50,14 @@ def pointer_view(config: Config, record: PointerRecord, now: datetime) -> dict[s
         "metadata": record.metadata,
         "createdAt": _time(record.created_at),
         "cancelledAt": _time(record.cancelled_at),
+        **pause_view(record.version, now),
     }
+
+
+def pause_view(version: Version, now: datetime) -> dict[str, object]:
+    """`pausedSince` and `resumesAt` (null: until the payer resumes) while a pause holds; both null else."""
+    since = version.pause.since if version.pause is not None and paused(version, now) else None
+    return {"pausedSince": _time(since), "resumesAt": _time(resumes_at(version, now))}
 
 
 def version_view(record: VersionRecord) -> dict[str, object]:
@@ -69,6 +76,8 @@ def version_view(record: VersionRecord) -> dict[str, object]:
         "anchor": _time(version.anchor),
         "baseCycle": version.base_cycle,
         "carry": str(version.carry),
+        "pausedSince": _time(None if version.pause is None else version.pause.since),
+        "pausedUntil": _time(None if version.pause is None else version.pause.until),
     }
 
 
@@ -106,7 +115,7 @@ def spsp_view(receiver: ReceiverDetails, record: PointerRecord | None, now: date
     }
     if record is not None:
         current: Balance = balance(record.version, record.usage, now, record.cancelled_at)
-        view["pull"] = {
+        pull: dict[str, object] = {
             "balance": {
                 "total": str(current.total),
                 "interval": str(current.interval),
@@ -116,6 +125,9 @@ def spsp_view(receiver: ReceiverDetails, record: PointerRecord | None, now: date
             "state": state(record.version, now, record.cancelled_at),
             "agreement": agreement_view(record.version),
         }
+        if paused(record.version, now):
+            pull["resumesAt"] = _time(resumes_at(record.version, now))
+        view["pull"] = pull
     return view
 
 

@@ -30,9 +30,11 @@ from spsp_pull.bridge.states import (
     reservation_for,
 )
 from spsp_pull.bridge.views import payout_view
+from spsp_pull.domain.agreement import Version, paused
 from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.domain.errors import InputError
-from spsp_pull.store import models, reservations
+from spsp_pull.domain.pull_refusal import paused_refusal
+from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store import payouts as store
 from spsp_pull.store.database import Database, after_commit
 from spsp_pull.store.outbox import enqueue
@@ -61,6 +63,12 @@ class PayoutConflict(InputError):
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(code, detail, status=409)
+
+
+def refuse_if_paused(version: Version, now: datetime) -> None:
+    """A paused pointer pays nothing out: 'pointer-paused', with the pull refusal's words."""
+    if paused(version, now):
+        raise PayoutConflict("pointer-paused", paused_refusal(version, now).message)
 
 
 @dataclass
@@ -115,6 +123,9 @@ class PayoutLedger:
             minimum=current.debit,
         )
         if grant is None:
+            pointer = await pointers.find_by_id(self._db, current.pointer_id)
+            if pointer is not None:
+                refuse_if_paused(pointer.version, now)
             raise PayoutConflict("overdraft", "The pointer's available allowance does not cover this payout.")
         linked = False
         try:

@@ -28,7 +28,7 @@ from spsp_pull.bridge.backends.onchain import OnchainWallet
 from spsp_pull.bridge.batcher import Batcher
 from spsp_pull.bridge.destinations import LightningDestination, parse_destination
 from spsp_pull.bridge.inputs import OfferRequest
-from spsp_pull.bridge.ledger import PayoutConflict, PayoutLedger
+from spsp_pull.bridge.ledger import PayoutConflict, PayoutLedger, refuse_if_paused
 from spsp_pull.bridge.lightning_dispatch import LightningDispatcher
 from spsp_pull.bridge.limits import payout_limits
 from spsp_pull.bridge.lnurl import (
@@ -178,7 +178,9 @@ class Bridge:
         return payout_limits(pointer, terms=terms, rate=rate, now=self.clock.now(), currency=currency)
 
     def _check_covered(self, pointer: PointerRecord, debit: int) -> None:
-        available = balance(pointer.version, pointer.usage, self.clock.now(), pointer.cancelled_at).available
+        now = self.clock.now()
+        refuse_if_paused(pointer.version, now)
+        available = balance(pointer.version, pointer.usage, now, pointer.cancelled_at).available
         if debit > available:
             raise PayoutConflict(
                 "overdraft", f"The payout costs {debit} but only {available} is available now."

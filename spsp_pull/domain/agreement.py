@@ -29,6 +29,14 @@ Why the rules are what they are (DESIGN.md section 4):
   grants nothing more.
 * Cancelling ends everything: any `cancelled_at` gives 0, even for a `now` before it, so an instance
   whose clock runs behind can never reopen a cancelled agreement.
+* A pause (the payer's, from `since` until `until` or until resumed) stops the agreement without moving
+  its calendar: while it lasts nothing is available; a cycle that starts after it began and before it
+  ends grants nothing and still counts towards `cycles`. The cycle in progress when the pause began
+  (including one that began at that very moment) keeps its grant: what was
+  used stays used, and under `cap = true` the rest is pullable again if the pause ends within that same
+  cycle (under `cap = false` it accumulates like any grant). Pausing and resuming are revisions (new
+  versions from the current cycle's start); the new version keeps the pause window whenever the
+  current cycle started within the old one, so that cycle never grants by a later revision.
 * Figures are exact integers. Available amounts and carries are capped at U64_MAX, the most that can
   ever be pulled (pulled totals are u64), so capping never takes away anything that could be used.
 """
@@ -47,7 +55,29 @@ from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.money import U64_MAX
 
 _T = TypeVar("_T")
-State = Literal["pending", "active", "ended", "expired", "cancelled"]
+State = Literal["pending", "active", "paused", "ended", "expired", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """The payer's pause from `since` until `until` (None: until the payer resumes)."""
+
+    since: datetime
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        utc(self.since)
+        if self.until is not None and utc(self.until) <= self.since:
+            raise ValueError("a pause must end after it begins")
+
+    def covers(self, moment: datetime) -> bool:
+        """Whether the pause holds at `moment`."""
+        return self.since <= moment and (self.until is None or moment < self.until)
+
+    def withholds(self, cycle_start: datetime) -> bool:
+        """Whether a cycle starting at `cycle_start` grants nothing: it starts after the pause began (one
+        starting at that very moment was in progress then) and before it ends."""
+        return self.since < cycle_start and (self.until is None or cycle_start < self.until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +107,8 @@ class Version:
 
     Global cycle `base_cycle + j` is the j-th cycle after the one starting at `anchor`, boundaries
     computed from `schedule_origin` (when None: `anchor + j·interval`). `carry` is the unpulled
-    allowance brought in from earlier versions (meaningful only under `cap = false`).
+    allowance brought in from earlier versions (meaningful only under `cap = false`). `pause`: cycles that
+    start within it grant nothing, and nothing is available while it lasts.
 
     `schedule_origin`, when set, is the anchor of an earlier version whose interval this one kept;
     `anchor` is one of its boundaries. Month-end schedules need it: re-anchored at a clamped boundary
@@ -91,6 +122,7 @@ class Version:
     base_cycle: int
     carry: int
     schedule_origin: datetime | None = None
+    pause: Pause | None = None
 
     def __post_init__(self) -> None:
         utc(self.anchor)
@@ -145,10 +177,14 @@ class Changes:
     cap: bool | None = None
     expiry: datetime | None = None
     clear_expiry: bool = False
+    paused: bool | None = None
+    resumes_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.clear_expiry and self.expiry is not None:
             raise ValueError("either set the expiry or clear it, not both")
+        if self.resumes_at is not None and self.paused is not True:
+            raise ValueError("a time to resume goes with a pause")
 
 
 def current_cycle(version: Version, now: datetime) -> int:
@@ -201,10 +237,10 @@ def balance(version: Version, usage: Usage, now: datetime, cancelled_at: datetim
 
 def _available(version: Version, usage: Usage, now: datetime, cancelled_at: datetime | None, c: int) -> int:
     terms = version.terms
-    if c == 0 or cancelled_at is not None or _expired(terms, now):
+    if c == 0 or cancelled_at is not None or _expired(terms, now) or paused(version, now):
         return 0
     if terms.cap:
-        granted = terms.amount if c <= terms.cycles else 0
+        granted = terms.amount if c <= terms.cycles and _grants(version, c) else 0
         used = usage.in_cycle(c)
     else:
         granted = version.carry + terms.amount * _cycles_granted(version, last=min(c, terms.cycles))
@@ -212,8 +248,18 @@ def _available(version: Version, usage: Usage, now: datetime, cancelled_at: date
     return _clamp_u64(granted - used)
 
 
+def paused(version: Version, now: datetime) -> bool:
+    """Whether the payer's pause holds at `now`."""
+    return version.pause is not None and version.pause.covers(now)
+
+
+def resumes_at(version: Version, now: datetime) -> datetime | None:
+    """When a pause holding at `now` ends by itself; None when none holds or it lasts until resumed."""
+    return version.pause.until if version.pause is not None and paused(version, now) else None
+
+
 def state(version: Version, now: datetime, cancelled_at: datetime | None) -> State:
-    """`cancelled` > `pending` (before start) > `expired` (at/after expiry) > `ended` > `active`.
+    """`cancelled` > `expired` (at/after expiry) > `paused` > `pending` (before start) > `ended` > `active`.
 
     `ended` means no further allowance will be granted: the current cycle is past the last one (which
     includes `cycles` shortened below the cycle of the change). Under `cap = false` unpulled allowance
@@ -221,11 +267,13 @@ def state(version: Version, now: datetime, cancelled_at: datetime | None) -> Sta
     """
     if cancelled_at is not None:
         return "cancelled"
+    if _expired(version.terms, now):
+        return "expired"
+    if paused(version, now):
+        return "paused"
     c = current_cycle(version, now)
     if c == 0:
         return "pending"
-    if _expired(version.terms, now):
-        return "expired"
     if c > version.terms.cycles:
         return "ended"
     return "active"
@@ -244,13 +292,18 @@ def revise(version: Version, usage: Usage, changes: Changes, now: datetime) -> V
     """The version that applies `changes` from the start of the current cycle (see the module docstring).
 
     Before the start there is nothing to carry: the new terms simply replace the old ones.
-    Raises InputError 'start-after-expiry' or 'expiry-in-past' for an unusable new expiry. Whether the
-    agreement may be changed at all (not cancelled, the caller is the payer) is the caller's decision.
+    Raises InputError 'start-after-expiry' or 'expiry-in-past' for an unusable new expiry,
+    'resumes-at-in-past' for a pause that would end by now, 'not-paused' for a resume without a pause.
+    Whether the agreement may be changed at all (not cancelled, the caller is the payer) is the caller's
+    decision.
     """
     terms = _revised_terms(version.terms, changes, now)
     c = current_cycle(version, now)
     if c == 0:
-        return Version(terms=terms, number=version.number + 1, anchor=terms.start, base_cycle=1, carry=0)
+        pause = _revised_pause(version, changes, now, terms.start)
+        return Version(
+            terms=terms, number=version.number + 1, anchor=terms.start, base_cycle=1, carry=0, pause=pause
+        )
     anchor, _ = global_cycle_window(version, c)
     return Version(
         terms=terms,
@@ -259,7 +312,29 @@ def revise(version: Version, usage: Usage, changes: Changes, now: datetime) -> V
         base_cycle=c,
         carry=0 if _ends_early(version, changes, c) else _carry(version, usage, c),
         schedule_origin=_origin(version) if terms.interval == version.terms.interval else None,
+        pause=_revised_pause(version, changes, now, anchor),
     )
+
+
+def _revised_pause(version: Version, changes: Changes, now: datetime, anchor: datetime) -> Pause | None:
+    """The pause of the version made at `now` from `anchor` on.
+
+    A new pause begins now, unless the old one still holds or withholds the cycle starting at `anchor`:
+    then it goes on from the old one's start, so that cycle still grants nothing. A pause asked for
+    again while one holds only sets its end; a resume ends the holding pause now.
+    """
+    old = version.pause
+    if changes.paused is None:
+        return old
+    holding = old is not None and old.covers(now)
+    if changes.paused:
+        if changes.resumes_at is not None and changes.resumes_at <= now:
+            raise InputError("resumes-at-in-past", "resumesAt must be in the future", field="resumesAt")
+        since = old.since if old is not None and (holding or old.withholds(anchor)) else now
+        return Pause(since=since, until=changes.resumes_at)
+    if old is None or not holding:
+        raise InputError("not-paused", "The pointer is not paused.", status=409)
+    return None if old.since == now else Pause(since=old.since, until=now)
 
 
 def rebase_usage(usage: Usage, new_version: Version, now: datetime) -> Usage:
@@ -311,8 +386,36 @@ def _carry(old: Version, usage: Usage, c: int) -> int:
 
 
 def _cycles_granted(version: Version, last: int) -> int:
-    """How many of this version's cycles, up to global cycle `last`, have granted `amount`."""
-    return max(0, last - version.base_cycle + 1)
+    """How many of this version's cycles, up to global cycle `last`, have granted `amount`: all but those
+    the pause withholds (consecutive cycles, from the first starting after its start to the last starting
+    before its end)."""
+    cycles = max(0, last - version.base_cycle + 1)
+    pause = version.pause
+    if pause is None:
+        return cycles
+    first_withheld = _first_cycle_after(version, pause.since)
+    first_after = last + 1 if pause.until is None else _first_cycle_from(version, pause.until)
+    return cycles - max(0, min(last + 1, first_after) - first_withheld)
+
+
+def _grants(version: Version, c: int) -> bool:
+    """Whether global cycle `c` (at least `base_cycle`) grants: the pause does not withhold it."""
+    return version.pause is None or not version.pause.withholds(global_cycle_window(version, c)[0])
+
+
+def _first_cycle_after(version: Version, moment: datetime) -> int:
+    """The first of this version's global cycles that starts after `moment`."""
+    if moment < version.anchor:
+        return version.base_cycle
+    return current_cycle(version, moment) + 1
+
+
+def _first_cycle_from(version: Version, moment: datetime) -> int:
+    """The first of this version's global cycles that starts at or after `moment`."""
+    if moment <= version.anchor:
+        return version.base_cycle
+    c = current_cycle(version, moment)
+    return c if global_cycle_window(version, c)[0] == moment else c + 1
 
 
 def _expired(terms: Terms, now: datetime) -> bool:

@@ -6,6 +6,7 @@ balance) to the reason; `no_rate` and `SENDER_BUSY` are the two causes outside t
 
     no-rate      no exchange rate from the pointer's asset to the server's
     cancelled    the payer cancelled the pointer
+    paused       the payer paused the pointer (the message names when it resumes by itself, if it does)
     pending      before the start (the message names the first cycle's start)
     not-yet      this cycle's allowance is used; the message names the next cycle's start
     used-up      the last cycle's allowance is used
@@ -21,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from spsp_pull.domain.agreement import Usage, Version, balance, global_cycle_window, state
+from spsp_pull.domain.agreement import Usage, Version, balance, global_cycle_window, resumes_at, state
 from spsp_pull.domain.clock import isoformat_z
 
 
@@ -38,13 +39,21 @@ def no_rate(base: str, quote: str) -> Refusal:
     return Refusal("no-rate", f"no rate from {base.upper()} to {quote.upper()}")
 
 
+def paused_refusal(version: Version, now: datetime) -> Refusal:
+    """The refusal of a paused agreement (pulls and payouts alike)."""
+    until = resumes_at(version, now)
+    resumes = "until the payer resumes it" if until is None else f"until {isoformat_z(until)}"
+    return Refusal("paused", f"paused: the payer paused this pointer {resumes}")
+
+
 def refusal(version: Version, usage: Usage, now: datetime, cancelled_at: datetime | None) -> Refusal | None:
     """Why nothing can be pulled at `now`; None while something is available."""
     terms = version.terms
     current = state(version, now, cancelled_at)
-    # A paused agreement (a planned state) is refused here too, by its own code, before the balance is read.
     if current == "cancelled":
         return Refusal("cancelled", "cancelled: the payer cancelled this pointer")
+    if current == "paused":
+        return paused_refusal(version, now)
     if current == "pending":
         return Refusal(
             "pending", f"nothing available yet: the first cycle starts at {isoformat_z(terms.start)}"

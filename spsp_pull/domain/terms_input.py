@@ -25,7 +25,7 @@ _OPTIONAL = ("start", "expiry")
 _LEFT_TO_CALLER = frozenset({"webhook", "description", "metadata"})
 _JWT_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "kid"})
 _TERMS_FIELDS = frozenset(_REQUIRED + _OPTIONAL) | _LEFT_TO_CALLER | _JWT_CLAIMS
-_CHANGEABLE = frozenset({"amount", "interval", "cycles", "cap", "expiry"})
+_CHANGEABLE = frozenset({"amount", "interval", "cycles", "cap", "expiry", "paused", "resumesAt"})
 _IMMUTABLE = frozenset({"assetCode", "assetScale"})
 
 
@@ -64,7 +64,9 @@ def parse_terms(payload: Mapping[str, object], now: datetime) -> Terms:
 
 def parse_changes(payload: Mapping[str, object]) -> Changes | None:
     """A payer's update: any of `amount`, `interval`, `cycles`, `cap`, `expiry` (null removes the expiry),
-    and the fields the caller handles (webhook, description, metadata). None when no term changes.
+    `paused` (true pauses, false resumes) with `resumesAt` (only with `"paused": true`; null or absent:
+    until resumed), and the fields the caller handles (webhook, description, metadata). None when no term
+    changes.
 
     Changing the asset is refused ('asset-immutable': create a new pointer instead); whether the new
     expiry is usable is checked by `agreement.revise`, which knows the start and the time.
@@ -83,6 +85,10 @@ def parse_changes(payload: Mapping[str, object]) -> Changes | None:
         )
     if _CHANGEABLE.isdisjoint(payload):
         return None
+    paused = _parse_given(payload, "paused", _parse_paused)
+    resumes_at = _optional_timestamp(payload, "resumesAt")
+    if "resumesAt" in payload and paused is not True:
+        raise InputError("resumes-at-without-pause", 'resumesAt goes with "paused": true', field="resumesAt")
     return Changes(
         amount=_parse_given(payload, "amount", _parse_amount),
         interval=_parse_given(payload, "interval", parse_interval),
@@ -90,6 +96,8 @@ def parse_changes(payload: Mapping[str, object]) -> Changes | None:
         cap=_parse_given(payload, "cap", _parse_cap),
         expiry=_optional_timestamp(payload, "expiry"),
         clear_expiry="expiry" in payload and payload["expiry"] is None,
+        paused=paused,
+        resumes_at=resumes_at,
     )
 
 
@@ -124,6 +132,12 @@ def _parse_asset_code(value: object) -> str:
 
 def _parse_cycles(value: object) -> int:
     return parse_count(value, "cycles", 1, MAX_CYCLES, "invalid-cycles")
+
+
+def _parse_paused(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise InputError("invalid-paused", "paused must be true or false", field="paused")
 
 
 def _parse_cap(value: object) -> bool:

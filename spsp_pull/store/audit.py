@@ -205,6 +205,8 @@ _VERSION_COLUMNS = (
     models.PointerVersion.base_cycle,
     _text(models.PointerVersion.carry),
     models.PointerVersion.schedule_origin,
+    models.PointerVersion.pause_since,
+    models.PointerVersion.pause_until,
 )
 _RESERVATION_COLUMNS = (
     models.Reservation.id,

@@ -108,6 +108,9 @@ class AgreementTerms:
     base_cycle: Mapped[int] = mapped_column(Integer)
     carry: Mapped[int] = mapped_column(Amount)
     schedule_origin: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The payer's pause (`agreement.Pause`): none when `pause_since` is NULL; no end while `pause_until` is.
+    pause_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    pause_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Pointer(AgreementTerms, Base):
@@ -159,7 +162,7 @@ class PointerVersion(AgreementTerms, Base):
     pointer_id: Mapped[int] = mapped_column(ForeignKey("pointers.id"))
     number: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    reason: Mapped[str] = mapped_column(String(20))  # "created", "updated", "cancelled"
+    reason: Mapped[str] = mapped_column(String(20))  # "created", "updated", "paused", "resumed", "cancelled"
 
     __table_args__ = (UniqueConstraint("pointer_id", "number"),)
 

@@ -175,7 +175,7 @@ async def revise_pointer(
             usage = rebase_usage(record.usage, version, now)
             apply_version(row, version)
             apply_usage(row, usage)
-            session.add(_version_row(row.id, version, now, "updated"))
+            session.add(_version_row(row.id, version, now, revision_reason(changes)))
         if details.webhook is not KEEP:
             row.webhook = details.webhook
         if details.description is not KEEP:
@@ -184,6 +184,13 @@ async def revise_pointer(
             row.metadata_json = details.metadata
         await session.flush()
         return pointer_record(row)
+
+
+def revision_reason(changes: Changes) -> str:
+    """How a version made by `changes` is recorded: "paused", "resumed", or "updated" (other terms only)."""
+    if changes.paused is None:
+        return "updated"
+    return "paused" if changes.paused else "resumed"
 
 
 async def cancel_pointer(db: Database, account_id: int, token: str, now: datetime) -> PointerRecord:

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import inspect
 
-from spsp_pull.domain.agreement import Terms, Usage, Version
+from spsp_pull.domain.agreement import Pause, Terms, Usage, Version
 from spsp_pull.domain.duration import Interval, parse_interval
 from spsp_pull.store import models
 from spsp_pull.store.database import RowShape
@@ -72,6 +72,8 @@ class VersionColumns(NamedTuple):
     base_cycle: int
     carry: int
     schedule_origin: datetime | None
+    pause_since: datetime | None
+    pause_until: datetime | None
 
 
 class PointerColumns(NamedTuple):
@@ -120,6 +122,7 @@ def make_version(columns: VersionColumns) -> Version:
         base_cycle=columns.base_cycle,
         carry=columns.carry,
         schedule_origin=columns.schedule_origin,
+        pause=None if columns.pause_since is None else Pause(columns.pause_since, columns.pause_until),
     )
 
 
@@ -169,6 +172,8 @@ def version_columns(
         base_cycle=row.base_cycle,
         carry=row.carry,
         schedule_origin=row.schedule_origin,
+        pause_since=row.pause_since,
+        pause_until=row.pause_until,
     )
 
 
@@ -226,6 +231,8 @@ def apply_version(row: models.Pointer | models.PointerVersion, version: Version)
     row.base_cycle = version.base_cycle
     row.carry = version.carry
     row.schedule_origin = version.schedule_origin
+    row.pause_since = None if version.pause is None else version.pause.since
+    row.pause_until = None if version.pause is None else version.pause.until
     if isinstance(row, models.Pointer):
         row.version = version.number
     else:
