@@ -156,11 +156,16 @@ async def _key_list(request: web.Request, account: AccountRecord) -> web.Respons
 
 async def _revoke(request: web.Request, account: AccountRecord) -> web.Response:
     ctx = context(request)
-    raw_id = request.match_info["id"]
-    if not re.fullmatch(r"[0-9]{1,10}", raw_id) or int(raw_id) > MAX_KEY_ID:
-        raise accounts.key_not_found()
-    revoked = await accounts.revoke_key(ctx.db, account.id, int(raw_id), ctx.clock.now())
+    key_id = parse_key_id(request.match_info["id"])
+    revoked = await accounts.revoke_key(ctx.db, account.id, key_id, ctx.clock.now())
     return json_response(api_key_view(revoked))
+
+
+def parse_key_id(text: str) -> int:
+    """A key id from a path; one that cannot be a key's is reported as not found."""
+    if not re.fullmatch(r"[0-9]{1,10}", text) or int(text) > MAX_KEY_ID:
+        raise accounts.key_not_found()
+    return int(text)
 
 
 async def add_jwt_key(request: web.Request) -> web.Response:

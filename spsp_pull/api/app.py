@@ -16,6 +16,7 @@ from spsp_pull.api.spsp import SPSP_CONTENT_TYPE
 from spsp_pull.bridge.routes import add_payout_routes
 from spsp_pull.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from spsp_pull.web import setup_web
+from spsp_pull.web.app_routes import add_app_routes
 from spsp_pull.web.headers import security_headers_middleware
 
 POINTER_SEGMENT = "{token}"
@@ -28,6 +29,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     )
     app[CONTEXT] = ctx
     setup_web(app)  # before add_routes: its fixed paths (/static/) come before the catch-all `/{token}`
+    add_app_routes(app.router)  # the account's pages under /app/, likewise
     add_routes(app.router)
     return app
 

@@ -9,6 +9,8 @@ from spsp_pull.api.problems import Problem
 from spsp_pull.store.accounts import AccountRecord, authenticate
 from spsp_pull.store.database import Database
 
+INVALID_KEY = "The API key is not valid."
+
 
 class Authenticator:
     def __init__(self, db: Database) -> None:
@@ -22,7 +24,7 @@ class Authenticator:
             raise Problem(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.")
         account = await authenticate(self._db, key)
         if account is None:
-            raise Problem(401, "unauthorized", "The API key is not valid.")
+            raise Problem(401, "unauthorized", INVALID_KEY)
         return account
 
     async def admin(self, request: web.Request) -> AccountRecord:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from spsp_pull.api.bodies import json_object
-from spsp_pull.api.context import context
+from spsp_pull.api.context import ApiContext, context
 from spsp_pull.api.idempotency import idempotent
 from spsp_pull.api.problems import Problem
 from spsp_pull.api.views import pointer_view, pull_view, version_view
@@ -16,6 +16,7 @@ from spsp_pull.domain.details_input import parse_detail_changes, parse_details
 from spsp_pull.domain.pull_refusal import Refusal
 from spsp_pull.domain.terms_input import parse_changes, parse_terms
 from spsp_pull.store import pointers
+from spsp_pull.store.records import PointerRecord
 
 MAX_PAGE = 200
 
@@ -32,7 +33,15 @@ async def create(request: web.Request) -> web.Response:
 @idempotent
 async def _create(request: web.Request, account_id: int) -> web.Response:
     ctx = context(request)
-    body = await json_object(request)
+    record = await create_for(ctx, account_id, await json_object(request))
+    view = pointer_view(ctx.config, record, ctx.clock.now())
+    view["warnings"] = await _warnings(ctx.rate_refusal, record.terms.asset_code)
+    return json_response(view, status=201)
+
+
+async def create_for(ctx: ApiContext, account_id: int, body: Mapping[str, object]) -> PointerRecord:
+    """A new pointer of the account from the fields of a creation body (the API's JSON or the page's
+    form): raises InputError for bad input, and then nothing is made."""
     now = ctx.clock.now()
     terms = parse_terms(body, now)
     details = parse_details(body, ctx.config.outbound_targets)
@@ -48,9 +57,7 @@ async def _create(request: web.Request, account_id: int) -> web.Response:
         now,
     )
     ctx.metrics.pointer_created()
-    view = pointer_view(ctx.config, record, now)
-    view["warnings"] = await _warnings(ctx.rate_refusal, terms.asset_code)
-    return json_response(view, status=201)
+    return record
 
 
 async def _warnings(
@@ -73,14 +80,18 @@ async def update(request: web.Request) -> web.Response:
 @idempotent
 async def _update(request: web.Request, account_id: int) -> web.Response:
     ctx = context(request)
-    body = await json_object(request)
+    record = await update_for(ctx, account_id, request.match_info["token"], await json_object(request))
+    return json_response(pointer_view(ctx.config, record, ctx.clock.now()))
+
+
+async def update_for(
+    ctx: ApiContext, account_id: int, token: str, body: Mapping[str, object]
+) -> PointerRecord:
+    """The account's pointer changed by the fields of an update body (the API's JSON or a page's form):
+    raises InputError for bad input and PointerNotFound for another account's pointer, changing nothing."""
     changes = parse_changes(body)
     details = parse_detail_changes(body, ctx.config.outbound_targets)
-    now = ctx.clock.now()
-    record = await pointers.revise_pointer(
-        ctx.db, account_id, request.match_info["token"], changes, now, details=details
-    )
-    return json_response(pointer_view(ctx.config, record, now))
+    return await pointers.revise_pointer(ctx.db, account_id, token, changes, ctx.clock.now(), details=details)
 
 
 async def cancel(request: web.Request) -> web.Response:

@@ -15,12 +15,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 
-from spsp_pull.config import ConfigError
 from spsp_pull.domain.errors import InputError
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
@@ -58,6 +57,12 @@ class IssuedKey:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveKey:
+    key_id: int
+    account: AccountRecord
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookSecret:
     secret: str
     previous_valid_until: datetime | None  # the previous secret also signs until then
@@ -65,6 +70,10 @@ class WebhookSecret:
 
 _ACCOUNTS = cast(Table, models.Account.__table__)
 _API_KEYS = cast(Table, models.ApiKey.__table__)
+
+
+class AdminKeyRevoked(Exception):
+    """The admin key the server is configured with was revoked (through the API)."""
 
 
 def key_digest(key: str) -> str:
@@ -99,10 +108,7 @@ async def ensure_admin(db: Database, bootstrap_key: str, now: datetime) -> Accou
                 if known is None:
                     session.add(_key_row(admin.id, bootstrap_key, now, bootstrap=True))
                 elif known.revoked_at is not None:
-                    raise ConfigError(
-                        "the admin key (SPSP_AUTH_TOKEN or the data dir's auth-token file) was revoked: "
-                        "configure another"
-                    )
+                    raise AdminKeyRevoked
                 else:
                     known.bootstrap = True
                 await session.execute(
@@ -189,13 +195,29 @@ async def authenticate(db: Database, presented: str) -> AccountRecord | None:
     """The account whose live key this is. Looking up the digest (not the key) keeps the comparison free
     of timing leaks about the key itself. Two indexed lookups outside any transaction (every authenticated
     request makes them: there is no cache, so a revoked key is refused at once by every process)."""
-    key = await db.select_one(_API_KEYS, "key_hash", key_digest(presented))
+    found = await live_key(db, presented)
+    return None if found is None else found.account
+
+
+async def live_key(db: Database, presented: str) -> LiveKey | None:
+    """The live key this is, with its account (as `authenticate`)."""
+    return await _live(db, await db.select_one(_API_KEYS, "key_hash", key_digest(presented)))
+
+
+async def live_key_by_id(db: Database, key_id: int) -> LiveKey | None:
+    """The key with this id and its account, while the key is not revoked (a signed-in page session holds
+    the id of the key it was opened with, and ends when that key is revoked)."""
+    return await _live(db, await db.select_one(_API_KEYS, "id", key_id))
+
+
+async def _live(db: Database, key: dict[str, Any] | None) -> LiveKey | None:
     if key is None or key["revoked_at"] is not None:
         return None
     account = await db.select_one(_ACCOUNTS, "id", key["account_id"])
     if account is None:
         return None
-    return AccountRecord(account["id"], account["name"], bool(account["is_admin"]), account["created_at"])
+    record = AccountRecord(account["id"], account["name"], bool(account["is_admin"]), account["created_at"])
+    return LiveKey(key["id"], record)
 
 
 async def list_accounts(db: Database) -> list[AccountRecord]:

@@ -10,9 +10,13 @@ from aiohttp import web
 
 from spsp_pull.web import csrf
 from spsp_pull.web.money import format_amount, format_money
+from spsp_pull.web.times import format_time
 
-
-FILTERS: dict[str, Callable[..., str]] = {"amount": format_amount, "money": format_money}
+FILTERS: dict[str, Callable[..., str]] = {
+    "amount": format_amount,
+    "money": format_money,
+    "when": format_time,
+}
 
 
 def setup_templates(app: web.Application) -> None:
