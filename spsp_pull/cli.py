@@ -16,24 +16,21 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote
 
-import aiohttp
 from sqlalchemy.exc import SQLAlchemyError
 
 from spsp_pull import config as config_module
-from spsp_pull.bridge.cli import add_payout_cli
+from spsp_pull.cli_client import call, show_json
 from spsp_pull.cli_errors import (
     CliError,
     ExitStatus,
     Refused,
-    Unreachable,
     UsageError,
     as_cli_error,
-    http_error,
 )
+from spsp_pull.cli_payouts import add_payout_cli
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.money import parse_amount
-from spsp_pull.http_problem import json_or_text
-from spsp_pull.payment_pointer import client_ssl_context, pointer_token, resolve
+from spsp_pull.payment_pointer import pointer_token, resolve
 
 DEFAULT_SERVER = "http://127.0.0.1:6000"
 Command = Callable[[argparse.Namespace], int]
@@ -320,55 +317,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cert, key = self_signed(config.data_dir, config.public_host)
         config = replace(config, tls_cert=cert, tls_key=key)
     asyncio.run(serve_forever(config))
-    return 0
-
-
-def api_key(args: argparse.Namespace) -> str:
-    if args.api_key:
-        return str(args.api_key)
-    for name in ("SPSP_API_KEY", "SPSP_AUTH_TOKEN"):
-        if os.environ.get(name):
-            return os.environ[name]
-    token_file = Path(os.environ.get("SPSP_DATA_DIR", config_module.DEFAULT_DATA_DIR)) / "auth-token"
-    if token_file.exists():
-        return token_file.read_text().strip()
-    raise UsageError(
-        f"no API key (and no {token_file})",
-        "pass --api-key, set SPSP_API_KEY, or run where the server's data directory is (SPSP_DATA_DIR)",
-    )
-
-
-def call(args: argparse.Namespace, method: str, path: str, body: object = None) -> Any:
-    return asyncio.run(_request(method, args.server.rstrip("/") + path, api_key(args), body))
-
-
-async def _request(method: str, url: str, key: str | None, body: object) -> Any:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    timeout = aiohttp.ClientTimeout(total=30)
-    tls = client_ssl_context() if url.startswith("https:") else True
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(method, url, json=body, headers=headers, ssl=tls) as response,
-        ):
-            data = json_or_text(await response.text())
-            if response.status >= 400:
-                raise http_error(
-                    response.status,
-                    data,
-                    hint_404="check the token, and that the API key is the key of the account that owns it",
-                    hint_401="check --api-key / SPSP_API_KEY (the admin key: <data dir>/auth-token)",
-                )
-            return data
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Unreachable(
-            f"cannot reach {url}: {exc or 'timed out'}",
-            "is the server running? start it with scripts/serve, or give --server / SPSP_SERVER",
-        ) from None
-
-
-def show_json(value: object) -> int:
-    print(json.dumps(value, indent=2))
     return 0
 
 

@@ -93,7 +93,7 @@ def as_cli_error(exc: BaseException) -> CliError:
     if isinstance(exc, CliError):
         return exc
     from spsp_pull import payee
-    from spsp_pull.config import ConfigError
+    from spsp_pull.config_error import ConfigError
     from spsp_pull.domain.errors import InputError
     from spsp_pull.payment_pointer import InvalidPaymentPointer
     from spsp_pull.subscription import StateFileError

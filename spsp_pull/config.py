@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
+from spsp_pull.bridge.settings import BridgeSettings, bridge_settings_from_env
+from spsp_pull.config_error import ConfigError
 from spsp_pull.domain.outbound_targets import IPNetwork, TargetPolicy, parse_networks
 from spsp_pull.ilp.connection_budget import ConnectionLimits
 from spsp_pull.logging_setup import LOG_FORMATS
 from spsp_pull.offline import hs256_secret_problem
+from spsp_pull.rates import parse_rates
 
 DEFAULT_PORT = 6000
 DEFAULT_BTP_PORT = 7768
 DEFAULT_DATA_DIR = "spsp-data"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
-
-
-class ConfigError(ValueError):
-    """A setting that cannot work; the message names the variable."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +58,7 @@ class Config:
     http_keepalive_timeout: timedelta = timedelta(seconds=75)  # an idle keep-alive connection
     connection_limits: ConnectionLimits = field(default_factory=ConnectionLimits)
     audit_interval: timedelta | None = timedelta(hours=1)  # None: no periodic ledger audit
+    bridge: BridgeSettings | None = None  # the payout bridge (bridge/settings.py); None: off
 
     @property
     def public_host(self) -> str:
@@ -180,6 +179,7 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
             raise ConfigError(f"SPSP_WEBHOOK_ALLOW_NETS: {exc}") from None
     if (rates := text("SPSP_RATES")) is not None:
         values["rates"] = parse_rates(rates)
+    values["bridge"] = bridge_settings_from_env(env)
     values.update({k: v for k, v in overrides.items() if v is not None})
     config = Config(**values)  # type: ignore[arg-type]
     _check(config)
@@ -222,29 +222,6 @@ def duration(name: str, text: str, *, low: timedelta, high: timedelta) -> timede
         if low <= value <= high:
             return value
     raise ConfigError(f"{name} must be a duration from {low} to {high} such as 30s or 500ms, not {text!r}")
-
-
-def parse_rates(text: str) -> dict[str, Decimal]:
-    """`{"EUR/XRP": "2.5"}`: 1 EUR buys 2.5 XRP. JSON numbers are read as exact decimals from their text."""
-    try:
-        raw = json.loads(text, parse_float=Decimal, parse_int=Decimal)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"SPSP_RATES must be a JSON object of decimal strings: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError('SPSP_RATES must be a JSON object such as {"EUR/XRP": "2.5"}')
-    rates: dict[str, Decimal] = {}
-    for pair, value in raw.items():
-        base, _, quote = pair.partition("/")
-        if not base or not quote:
-            raise ConfigError(f"SPSP_RATES: {pair!r} is not a BASE/QUOTE pair")
-        try:
-            rate = Decimal(str(value))
-        except InvalidOperation:
-            raise ConfigError(f"SPSP_RATES: {pair} has no decimal rate: {value!r}") from None
-        if not rate.is_finite() or rate <= 0:
-            raise ConfigError(f"SPSP_RATES: {pair} must be a positive rate, not {value!r}")
-        rates[f"{base.upper()}/{quote.upper()}"] = rate
-    return rates
 
 
 def _check(config: Config) -> None:

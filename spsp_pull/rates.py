@@ -7,11 +7,14 @@ what *was sent* is turned into a debit up (ceil), on cumulative totals, never pe
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Context, Decimal
+from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Protocol
+
+from spsp_pull.config_error import ConfigError
 
 _EXACT = Context(prec=80)
 
@@ -69,3 +72,26 @@ class Conversion:
     def ceil_back(self, target_amount: int) -> int:
         """The fewest source units that cover `target_amount` target units (the debit for value sent)."""
         return -((-target_amount * self.ratio.denominator) // self.ratio.numerator)
+
+
+def parse_rates(text: str) -> dict[str, Decimal]:
+    """`{"EUR/XRP": "2.5"}`: 1 EUR buys 2.5 XRP. JSON numbers are read as exact decimals from their text."""
+    try:
+        raw = json.loads(text, parse_float=Decimal, parse_int=Decimal)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"SPSP_RATES must be a JSON object of decimal strings: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError('SPSP_RATES must be a JSON object such as {"EUR/XRP": "2.5"}')
+    rates: dict[str, Decimal] = {}
+    for pair, value in raw.items():
+        base, _, quote = pair.partition("/")
+        if not base or not quote:
+            raise ConfigError(f"SPSP_RATES: {pair!r} is not a BASE/QUOTE pair")
+        try:
+            rate = Decimal(str(value))
+        except InvalidOperation:
+            raise ConfigError(f"SPSP_RATES: {pair} has no decimal rate: {value!r}") from None
+        if not rate.is_finite() or rate <= 0:
+            raise ConfigError(f"SPSP_RATES: {pair} must be a positive rate, not {value!r}")
+        rates[f"{base.upper()}/{quote.upper()}"] = rate
+    return rates

@@ -19,8 +19,9 @@ from spsp_pull.api.auth import Authenticator
 from spsp_pull.api.context import ApiContext, IlpEndpoint, StaticIlpEndpoint
 from spsp_pull.api.query_fast_path import QueryFastPathSite, http_runner_options
 from spsp_pull.api.views import webhook_body
-from spsp_pull.bridge import Bridge, bridge_settings_from_env, start_bridge
+from spsp_pull.bridge import Bridge, start_bridge
 from spsp_pull.config import DEFAULT_BTP_PORT, Config
+from spsp_pull.config_error import ConfigError
 from spsp_pull.domain.clock import Clock, SystemClock
 from spsp_pull.ilp.node import EmbeddedNode, IlpNode, UplinkNode
 from spsp_pull.ilp.pull_session import PullSettings
@@ -30,7 +31,7 @@ from spsp_pull.logging_setup import configure_logging
 from spsp_pull.metrics import Metrics
 from spsp_pull.rates import Asset, StaticRates
 from spsp_pull.store import idempotency
-from spsp_pull.store.accounts import ensure_admin
+from spsp_pull.store.accounts import AdminKeyRevoked, ensure_admin
 from spsp_pull.store.audit import AuditReport, audit_ledger
 from spsp_pull.store.btp_pins import DatabaseTokenPins
 from spsp_pull.store.database import Database
@@ -112,14 +113,18 @@ async def start_server(
     auth_token, generated = load_or_create_auth_token(config)
     db = Database(config.resolved_database_url())
     await db.migrate()
-    admin = await ensure_admin(db, auth_token, clock.now())
+    try:
+        admin = await ensure_admin(db, auth_token, clock.now())
+    except AdminKeyRevoked:
+        raise ConfigError(
+            "the admin key (SPSP_AUTH_TOKEN or the data dir's auth-token file) was revoked: configure another"
+        ) from None
     await _purge_idempotency(db, clock, config)  # then every IDEMPOTENCY_PURGE_INTERVAL
     server_secret = bytes.fromhex(
         await shared_setting(db, "stream_server_secret", lambda: secrets.token_hex(32))
     )
     addresses = ReceiverAddresses(server_secret)
-    bridge_settings = bridge_settings_from_env()
-    bridge = None if bridge_settings is None else await start_bridge(bridge_settings, db, clock)
+    bridge = None if config.bridge is None else await start_bridge(config.bridge, db, clock)
     pins = DatabaseTokenPins(db, clock, config.btp_max_accounts)
     node = make_node(config, pins) if ilp is None else None
     context = ApiContext(

@@ -10,10 +10,10 @@ from spsp_pull.api import accounts, pointers, spsp
 from spsp_pull.api.bodies import MAX_BODY_BYTES
 from spsp_pull.api.context import CONTEXT, ApiContext, context
 from spsp_pull.api.openapi import docs_page, openapi_document
+from spsp_pull.api.payouts import add_payout_routes
 from spsp_pull.api.problems import problem_middleware
 from spsp_pull.api.request_id import request_id_middleware
 from spsp_pull.api.spsp import SPSP_CONTENT_TYPE
-from spsp_pull.bridge.routes import add_payout_routes
 from spsp_pull.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from spsp_pull.web import setup_web
 from spsp_pull.web.app_routes import add_app_routes

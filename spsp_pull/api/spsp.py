@@ -14,7 +14,8 @@ from spsp_pull.api.pointers import json_response
 from spsp_pull.api.views import pointer_view, spsp_view
 from spsp_pull.ilp.receiver_address import PUSH_TAG
 from spsp_pull.metrics import elapsed_since
-from spsp_pull.store import jwt_keys, pointers
+from spsp_pull.offline_pointers import open_offline_pointer
+from spsp_pull.store import pointers
 from spsp_pull.store.records import PointerRecord
 from spsp_pull.web.negotiation import prefers_html
 
@@ -110,7 +111,7 @@ async def preflight(_request: web.Request) -> web.Response:
 
 async def register_offline(ctx: ApiContext, token: str) -> PointerRecord:
     assert ctx.admin_account_id is not None
-    return await jwt_keys.open_offline_pointer(
+    return await open_offline_pointer(
         ctx.db,
         token,
         hs256_secret=ctx.config.jwt_secret,

@@ -4,8 +4,9 @@ What the server wires in (imported lazily here, so that `spsp_pull.bridge.<modul
 
 - `bridge_settings_from_env(env) -> BridgeSettings | None` (`settings`): None when no backend is configured;
 - `start_bridge(settings, db, clock) -> Bridge` (`service`), `await bridge.stop()`;
-- `add_payout_routes(router)` (`routes`), `PAYOUT_PATHS` / `PAYOUT_SCHEMAS` (`openapi`);
-- `add_payout_cli(subparsers, client_factory)` (`cli`).
+- `PAYOUT_PATHS` / `PAYOUT_SCHEMAS` (`openapi`).
+
+The payout routes are `spsp_pull.api.payouts`, the `payouts` command `spsp_pull.cli_payouts`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from spsp_pull.bridge.cli import add_payout_cli
     from spsp_pull.bridge.openapi import PAYOUT_PATHS, PAYOUT_SCHEMAS
-    from spsp_pull.bridge.routes import add_payout_routes
     from spsp_pull.bridge.service import Bridge, start_bridge
     from spsp_pull.bridge.settings import BridgeSettings, bridge_settings_from_env
 
@@ -25,18 +24,14 @@ _EXPORTS = {
     "start_bridge": "service",
     "BridgeSettings": "settings",
     "bridge_settings_from_env": "settings",
-    "add_payout_routes": "routes",
     "PAYOUT_PATHS": "openapi",
     "PAYOUT_SCHEMAS": "openapi",
-    "add_payout_cli": "cli",
 }
 __all__ = [
     "PAYOUT_PATHS",
     "PAYOUT_SCHEMAS",
     "Bridge",
     "BridgeSettings",
-    "add_payout_cli",
-    "add_payout_routes",
     "bridge_settings_from_env",
     "start_bridge",
 ]

@@ -32,8 +32,8 @@ from spsp_pull.bridge.backends.bitcoind import BitcoindConfig
 from spsp_pull.bridge.backends.lnd import LndConfig
 from spsp_pull.bridge.invoice import InvoicePolicy
 from spsp_pull.bridge.quote import FeePolicy
-from spsp_pull.config import ConfigError, parse_rates
-from spsp_pull.rates import RateSource, StaticRates
+from spsp_pull.config_error import ConfigError
+from spsp_pull.rates import RateSource, StaticRates, parse_rates
 
 ONCHAIN_FEES = FeePolicy(fixed_msat=500_000)
 LIGHTNING_FEES = FeePolicy(fixed_msat=1_000, ppm=5_000)

@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spsp_pull.domain.errors import InputError
-from spsp_pull.domain.outbound_targets import PUBLIC_ONLY, TargetPolicy
 from spsp_pull.offline import (
     ASYMMETRIC_ALGORITHMS,
     MAX_JTI_LENGTH,
@@ -29,15 +28,12 @@ from spsp_pull.offline import (
     OfflinePointer,
     OfflinePointerError,
     PublicJwtKey,
-    authenticate_offline_token,
     load_public_key,
-    offline_pointer_from,
     public_key_pem,
-    token_kid,
 )
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
-from spsp_pull.store.pointers import NewPointer, cancel_pointer, create_pointer, find_by_jwt_id
+from spsp_pull.store.pointers import NewPointer, cancel_pointer, create_pointer
 from spsp_pull.store.records import PointerRecord
 
 MAX_PEM_LENGTH = 16 * 1024
@@ -183,36 +179,6 @@ async def register_offline_pointer(
         await cancel_pointer(db, owner, record.token, now)
         raise _revoked()
     return record
-
-
-async def open_offline_pointer(
-    db: Database,
-    token: str,
-    *,
-    hs256_secret: str | None,
-    admin_account_id: int,
-    now: datetime,
-    targets: TargetPolicy = PUBLIC_ONLY,
-) -> PointerRecord:
-    """The pointer a `GET /<jwt>` names: verified, and registered on first use (its webhook within
-    `targets`).
-
-    Once registered, a pointer is found by its verified signature alone, so it keeps answering after the
-    token's `exp` or the agreement's expiry (with nothing available once the agreement has ended).
-    """
-    kid = token_kid(token)
-    key = None if kid is None else await load_key(db, kid)
-    signed = authenticate_offline_token(
-        token,
-        hs256_secret=hs256_secret,
-        resolve_key=lambda wanted: key if key is not None and wanted == key.kid else None,
-    )
-    owner = admin_account_id if signed.account_id is None else signed.account_id
-    existing = await find_by_jwt_id(db, owner, signed.signer, signed.jwt_id)
-    if existing is not None:
-        return existing
-    offline = offline_pointer_from(signed, now, targets)
-    return await register_offline_pointer(db, offline, admin_account_id, now)
 
 
 async def _registered(session: AsyncSession, account_id: int, jti: str) -> bool:

@@ -17,7 +17,8 @@ import pytest
 
 from spsp_pull.api.bodies import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from spsp_pull.api.context import StaticIlpEndpoint
-from spsp_pull.config import Config, ConfigError, from_environment
+from spsp_pull.config import Config, from_environment
+from spsp_pull.config_error import ConfigError
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.server import Server, running
 from spsp_pull.store.database import Database

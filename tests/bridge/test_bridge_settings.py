@@ -11,7 +11,7 @@ import pytest
 from spsp_pull.bridge import bridge_settings_from_env
 from spsp_pull.bridge.quote import FeePolicy
 from spsp_pull.bridge.settings import BridgeSettings
-from spsp_pull.config import ConfigError
+from spsp_pull.config_error import ConfigError
 
 BITCOIND = "http://payouts:secret@127.0.0.1:18443/wallet/payouts"
 

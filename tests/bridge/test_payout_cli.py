@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from spsp_pull.bridge import add_payout_cli
 from spsp_pull.bridge.network import Network
 from spsp_pull.bridge.service import Bridge
 from spsp_pull.cli import CliError
+from spsp_pull.cli_payouts import add_payout_cli
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.store.database import Database
 from tests.bridge import factories, harness

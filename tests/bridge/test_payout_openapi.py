@@ -8,7 +8,8 @@ from aiohttp import web
 
 from spsp_pull.api.app import add_routes
 from spsp_pull.api.openapi import docs_page, openapi_document
-from spsp_pull.bridge import PAYOUT_PATHS, PAYOUT_SCHEMAS, add_payout_routes
+from spsp_pull.api.payouts import add_payout_routes
+from spsp_pull.bridge import PAYOUT_PATHS, PAYOUT_SCHEMAS
 
 
 def routes(register: object) -> set[tuple[str, str]]:

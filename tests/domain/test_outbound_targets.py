@@ -164,7 +164,8 @@ def test_redacted_urls_lose_credentials_and_query() -> None:
 
 
 def test_the_allow_list_and_the_retired_secret_in_the_environment() -> None:
-    from spsp_pull.config import ConfigError, from_environment
+    from spsp_pull.config import from_environment
+    from spsp_pull.config_error import ConfigError
 
     assert from_environment({}).outbound_targets == PUBLIC_ONLY
     config = from_environment({"SPSP_WEBHOOK_ALLOW_NETS": "127.0.0.0/8, ::1/128"})

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spsp_pull.config import ConfigError, from_environment
+from spsp_pull.config import from_environment
+from spsp_pull.config_error import ConfigError
 from spsp_pull.ilp.connection_budget import Admitted, ConnectionBudget, ConnectionLimits, Kind, Refused
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from spsp_pull.config import ConfigError, from_environment
+from spsp_pull.config import from_environment
+from spsp_pull.config_error import ConfigError
 
 
 def test_the_packet_timeout_is_a_bounded_duration() -> None:

@@ -21,6 +21,7 @@ from spsp_pull.offline import (
     public_key_pem,
     verify_offline_pointer,
 )
+from spsp_pull.offline_pointers import open_offline_pointer
 from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store.accounts import AccountRecord, create_account, ensure_admin
 from spsp_pull.store.database import Database
@@ -30,7 +31,6 @@ from spsp_pull.store.jwt_keys import (
     is_revoked,
     list_keys,
     load_key,
-    open_offline_pointer,
     register_offline_pointer,
     revoke_jwt,
 )

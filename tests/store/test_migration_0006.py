@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.offline import mint_offline_pointer
+from spsp_pull.offline_pointers import open_offline_pointer
 from spsp_pull.store.accounts import ensure_admin
 from spsp_pull.store.database import Database
-from spsp_pull.store.jwt_keys import is_revoked, open_offline_pointer, revoke_jwt
+from spsp_pull.store.jwt_keys import is_revoked, revoke_jwt
 from tests.store.schema import downgrade
 
 SECRET = "shared-wallet-secret-of-32-bytes-or-more"

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from spsp_pull.cli_client import call, request, show_json
 from spsp_pull.payment_pointer import pointer_token
 
 Command = Callable[[argparse.Namespace], int]
@@ -95,18 +96,14 @@ def _base(args: argparse.Namespace) -> str:
 
 
 def _call(args: argparse.Namespace, method: str, path: str, body: object = None) -> Any:
-    from spsp_pull import cli
-
     if args.as_payee:
         url = args.server.rstrip("/") + path
-        return asyncio.run(cli._request(method, url, None, body))
-    return cli.call(args, method, path, body)
+        return asyncio.run(request(method, url, None, body))
+    return call(args, method, path, body)
 
 
 def _show(value: object) -> int:
-    from spsp_pull import cli
-
-    return cli.show_json(value)
+    return show_json(value)
 
 
 def cmd_create(args: argparse.Namespace) -> int:
