@@ -76,10 +76,6 @@ class AdminKeyRevoked(Exception):
     """The admin key the server is configured with was revoked (through the API)."""
 
 
-class AdminKeyRevoked(Exception):
-    """The admin key the server is configured with was revoked (through the API)."""
-
-
 def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
