@@ -122,13 +122,16 @@ class PullSession:
             log.debug("pointer %d: %s", self._pointer.id, event)
             if isinstance(event, StreamOpened) and event.by_remote and self._stream_id is None:
                 self._stream_id = event.stream_id
+                self._conn.keep_stream(event.stream_id)  # read after it closes (drain, settle)
             elif isinstance(event, StreamOpened) and event.by_remote:
                 # RFC 0036: one sending stream at a time. Further streams get nothing.
                 self._conn.close_stream(event.stream_id)
             elif isinstance(event, RemoteReceiveMax) and event.stream_id == self._stream_id:
                 if event.receive_max > event.total_received and self._task is None:
                     self._task = asyncio.get_running_loop().create_task(self._run())
-            elif isinstance(event, StreamClosed | ConnectionClosed):
+            elif isinstance(event, StreamClosed) and event.stream_id == self._stream_id:
+                self._exhausted = True  # not the close of a further stream: that one never pulled
+            elif isinstance(event, ConnectionClosed):
                 self._exhausted = True
         if turn:
             self._changed.set()
@@ -168,7 +171,7 @@ class PullSession:
         except Exception:
             failed = True
             log.exception("pull on pointer %d failed", self._pointer.id)
-            self._conn.close(error_code=2, message="internal error")
+            self._conn.close(StreamErrorCode.INTERNAL_ERROR, "internal error")
             self._kick()
         finally:
             await self._drain()

@@ -1,0 +1,465 @@
+"""Pulls that run their course, in this process: a scripted payee through the embedded BTP endpoint, the
+STREAM server and a real SQLite or PostgreSQL ledger (`tests/ilp/test_in_flight_settlement.py`'s setting,
+with the pull's chunking, leases and webhook under the test's control).
+
+What each checks is the outcome: what the payee received, what the ledger debited (each grant's entry), what
+the pull announced to the pointer's webhook, and the ledger audit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select, update
+
+from spsp_pull.domain.agreement import Terms
+from spsp_pull.domain.clock import SystemClock
+from spsp_pull.domain.duration import parse_interval
+from spsp_pull.domain.pull_refusal import SENDER_BUSY
+from spsp_pull.ilp.pull_session import PULL_LIMIT_REACHED, PullSettings
+from spsp_pull.ilp.receiver_address import ReceiverAddresses
+from spsp_pull.ilp.stream_server import StreamServer, StreamServerSettings
+from spsp_pull.metrics import Metrics
+from spsp_pull.rates import StaticRates
+from spsp_pull.store import models, pointers, reservations
+from spsp_pull.store.accounts import ensure_admin
+from spsp_pull.store.database import Database
+from spsp_pull.store.pointers import NewPointer
+from spsp_pull.store.records import PointerRecord
+from stream.frames import ConnectionClose, StreamClose, StreamErrorCode, StreamMaxMoney, StreamMoney
+from tests.ilp.hostile.payee import PAYEE_STREAM, HostilePayee, IncomingPrepare
+from tests.ilp.test_in_flight_settlement import PACKET_TIMEOUT, CountedNode, Served, assert_ledger_sound
+
+WEBHOOK = "https://wallet.example/hooks/pulls"
+PACKET = 100_000
+QUICK = PullSettings(chunk_packets=1, max_chunk_packets=2, lease_wait=timedelta(seconds=5))
+
+
+def webhook_body(record: PointerRecord, now: datetime) -> dict[str, object]:
+    """What the server's own body says of the pointer: the pull adds its pullId and pullAmount."""
+    return {"event": "pull.completed", "pointer": record.token, "pulledTotal": str(record.usage.pulled_total)}
+
+
+@asynccontextmanager
+async def serving(db: Database, settings: PullSettings = QUICK) -> AsyncIterator[Served]:
+    node = CountedNode()
+    addresses = ReceiverAddresses(secrets.token_bytes(32))
+    server = StreamServer(
+        node=node,
+        db=db,
+        clock=SystemClock(),
+        addresses=addresses,
+        rates=StaticRates({"XRP/XRP": Decimal(1)}),
+        notify=webhook_body,
+        metrics=Metrics(),
+        settings=StreamServerSettings(pull=settings, packet_timeout=PACKET_TIMEOUT, max_packet_amount=PACKET),
+    )
+    node.set_handler(server.handle)
+    await node.start()
+    try:
+        yield Served(db, node, server, addresses)
+    finally:
+        await server.stop()
+        await node.stop()
+
+
+async def pointer_with_webhook(db: Database, amount: int) -> PointerRecord:
+    now = datetime.now(UTC)
+    admin = await ensure_admin(db, "outcomes-admin-key", now)
+    terms = Terms(
+        amount=amount,
+        asset_code="XRP",
+        asset_scale=9,
+        interval=parse_interval("P1M"),
+        cycles=1,
+        cap=False,
+        start=now - timedelta(seconds=1),
+        expiry=None,
+    )
+    spec = NewPointer(account_id=admin.id, terms=terms, webhook=WEBHOOK)
+    return await pointers.create_pointer(db, spec, now)
+
+
+async def announcements(db: Database, record: PointerRecord) -> list[dict[str, object]]:
+    async with db.read() as session:
+        rows = (
+            await session.scalars(
+                select(models.WebhookMessage)
+                .where(models.WebhookMessage.pointer_id == record.id)
+                .order_by(models.WebhookMessage.id)
+            )
+        ).all()
+        assert all(row.url == WEBHOOK and row.event == "pull.completed" for row in rows)
+        return [json.loads(row.body) for row in rows]
+
+
+async def ledger(db: Database, record: PointerRecord) -> list[tuple[int | None, int, str]]:
+    """The pointer's ledger entries in order: (reservation, amount, kind)."""
+    pulls = await pointers.pointer_pulls(db, record.id, limit=10_000)
+    return [(p.reservation_id, p.amount, p.kind) for p in reversed(pulls)]
+
+
+async def stream_grants(db: Database, record: PointerRecord) -> list[tuple[int, int, str]]:
+    """Every reservation of the pointer: (amount, settled, state), in order."""
+    async with db.read() as session:
+        rows = (
+            await session.scalars(
+                select(models.Reservation)
+                .where(models.Reservation.pointer_id == record.id)
+                .order_by(models.Reservation.id)
+            )
+        ).all()
+        return [(row.amount, row.settled, row.state) for row in rows]
+
+
+async def sender(db: Database, record: PointerRecord) -> str | None:
+    """Who holds the pointer's sender lease."""
+    async with db.read() as session:
+        return (
+            await session.scalars(select(models.Pointer.sender).where(models.Pointer.id == record.id))
+        ).one()
+
+
+async def closing_frames(payee: HostilePayee) -> list[object]:
+    """The frames of the server's Prepares until one closes the connection or the payee's stream."""
+    frames: list[object] = []
+    for _ in range(200):
+        incoming = await payee.next_prepare()
+        if incoming.packet is None:
+            continue
+        frames.extend(incoming.packet.frames)
+        if any(isinstance(f, ConnectionClose) for f in incoming.packet.frames) or incoming.closes_stream(
+            PAYEE_STREAM
+        ):
+            return frames
+    raise AssertionError("the server never closed")
+
+
+async def test_a_whole_pull_over_many_full_chunks_is_debited_and_announced_once(db: Database) -> None:
+    """Chunks of 1 then 2 packets: every grant but the last is used up in full, and a full grant does not end
+    the pull. The server ends the stream at the allowance; the webhook hears once, with the whole pull."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=5_000_000)
+            assert await payee.receive_until_closed() == 1_000_000
+            after = await s.settled(record)
+        assert s.paid == payee.paid == after.usage.pulled_total == 1_000_000
+        grants = await stream_grants(db, record)
+        assert [amount for amount, _, _ in grants] == [100_000] + [200_000] * 4 + [100_000]
+        assert all(settled == amount and state == "settled" for amount, settled, state in grants)
+        entries = await ledger(db, record)
+        assert [amount for _, amount, _ in entries] == [amount for amount, _, _ in grants]
+        [announced] = await announcements(db, record)
+        assert announced == {
+            "event": "pull.completed",
+            "pointer": record.token,
+            "pulledTotal": "1000000",
+            "pullId": str(entries[0][0]),
+            "pullAmount": "1000000",
+        }
+        assert await sender(db, record) is None
+    await assert_ledger_sound(db)
+
+
+async def test_the_stream_ends_with_the_reason_and_sends_within_each_receive_max(db: Database) -> None:
+    """The payee raises its receive max twice: the pull sends up to each (its sendMax follows what the
+    payee takes), then to the end of the allowance, and closes the stream saying why."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=250_000)
+            first = await payee.money_worth(250_000)
+            for incoming in first:
+                await payee.fulfill(incoming)
+            assert [i.amount for i in first] == [100_000, 100_000, 50_000]
+            await s.node.counter.paid_at_least(250_000)
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 600_000, 250_000))
+            second = await payee.money_worth(350_000)
+            for incoming in second:
+                await payee.fulfill(incoming)
+            assert sum(i.amount for i in second) == 350_000
+            await s.node.counter.paid_at_least(600_000)
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 2**64 - 1, 600_000))
+            assert await payee.receive_until_closed() == 400_000
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 1_000_000
+        [announced] = await announcements(db, record)
+        assert announced["pullAmount"] == "1000000"
+    await assert_ledger_sound(db)
+
+
+async def test_the_close_says_the_limit_was_reached(db: Database) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 300_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=1_000_000)
+            money: list[IncomingPrepare] = []
+            for _ in range(10):
+                incoming = await payee.next_prepare()
+                if incoming.amount:
+                    money.append(incoming)
+                    await payee.fulfill(incoming)
+                elif incoming.closes_stream(PAYEE_STREAM):
+                    assert incoming.packet is not None
+                    [close] = [f for f in incoming.packet.frames if isinstance(f, StreamClose)]
+                    assert close.message == PULL_LIMIT_REACHED
+                    break
+            else:
+                raise AssertionError("the stream was not closed")
+            assert sum(i.amount for i in money) == 300_000
+            after = await s.settled(record)
+        assert after.usage.pulled_total == 300_000 == s.paid
+    await assert_ledger_sound(db)
+
+
+async def test_a_pull_the_payee_ends_early_settles_what_it_took_and_announces_it(db: Database) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=350_000)
+            for incoming in await payee.money_worth(350_000):
+                await payee.fulfill(incoming)
+            await s.node.counter.paid_at_least(350_000)
+            await payee.close_connection()
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 350_000
+        grants = await stream_grants(db, record)
+        assert sum(settled for _, settled, _ in grants) == 350_000
+        assert all(state == "settled" for _, _, state in grants)
+        [announced] = await announcements(db, record)
+        entries = await ledger(db, record)
+        assert (announced["pullAmount"], announced["pullId"]) == ("350000", str(entries[0][0]))
+        assert announced["pulledTotal"] == "350000"
+    await assert_ledger_sound(db)
+
+
+async def test_a_second_stream_on_the_connection_gets_nothing_and_its_close_does_not_end_the_pull(
+    db: Database,
+) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=200_000)
+            await payee.send_frames(StreamMaxMoney(3, 1_000_000, 0))
+            received = 0
+            while received < 200_000:
+                incoming = await payee.next_money()
+                assert incoming.packet is not None
+                money = [f for f in incoming.packet.frames if isinstance(f, StreamMoney)]
+                assert [f.stream_id for f in money] == [PAYEE_STREAM]
+                await payee.fulfill(incoming)
+                received += incoming.amount
+            for _ in range(100):  # the close of stream 3 comes in a control Prepare
+                if 3 in payee.closed_streams:
+                    break
+                await asyncio.sleep(0.02)
+            assert 3 in payee.closed_streams
+            await payee.close_connection()
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 200_000
+    await assert_ledger_sound(db)
+
+
+async def test_a_second_pull_waits_for_the_sender_lease_and_goes_on_once_the_first_ends(db: Database) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record, "first") as first, await s.payee(record, "second") as second:
+            await first.open_stream(receive_max=300_000)
+            held = await first.money_worth(300_000)
+            await second.open_stream(receive_max=2**64 - 1)
+            with_second = asyncio.get_running_loop().create_task(second.receive_until_closed())
+            await asyncio.sleep(0.3)  # the second pull waits for the lease meanwhile
+            assert not with_second.done() and second.paid == 0
+            for incoming in held:
+                await first.fulfill(incoming)
+            await first.close_connection()
+            async with asyncio.timeout(10):
+                assert await with_second == 700_000
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 1_000_000
+        assert [a["pullAmount"] for a in await announcements(db, record)] == ["300000", "700000"]
+    await assert_ledger_sound(db)
+
+
+async def test_a_second_pull_gives_up_after_its_lease_wait(db: Database) -> None:
+    settings = PullSettings(chunk_packets=1, max_chunk_packets=2, lease_wait=timedelta(milliseconds=300))
+    async with serving(db, settings) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record, "first") as first, await s.payee(record, "second") as second:
+            await first.open_stream(receive_max=300_000)
+            held = await first.money_worth(300_000)
+            await second.open_stream(receive_max=2**64 - 1)
+            frames = await closing_frames(second)
+            [close] = [f for f in frames if isinstance(f, ConnectionClose)]
+            assert (close.error_code, close.message) == (
+                StreamErrorCode.APPLICATION_ERROR,
+                SENDER_BUSY.message,
+            )
+            assert second.paid == 0
+            for incoming in held:
+                await first.fulfill(incoming)
+            await first.close_connection()
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 300_000
+        assert [a["pullAmount"] for a in await announcements(db, record)] == ["300000"]
+    await assert_ledger_sound(db)
+
+
+async def take_sender_lease(db: Database, record: PointerRecord) -> None:
+    """Another instance holds the pointer's sender lease now (as after the pull's own lapsed)."""
+    async with db.write() as session:
+        await session.execute(
+            update(models.Pointer)
+            .where(models.Pointer.id == record.id)
+            .values(sender="another-instance", sender_until=datetime.now(UTC) + timedelta(hours=1))
+        )
+
+
+async def test_a_pull_that_lost_its_sender_lease_at_a_reservation_stops_and_settles_what_it_sent(
+    db: Database,
+) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=300_000)
+            for incoming in await payee.money_worth(300_000):
+                await payee.fulfill(incoming)
+            await s.node.counter.paid_at_least(300_000)
+            await take_sender_lease(db, record)
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 1_000_000, 300_000))
+            frames = await closing_frames(payee)
+            assert any(isinstance(f, ConnectionClose) and f.message == "internal error" for f in frames)
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 300_000
+        assert {state for _, _, state in await stream_grants(db, record)} == {"settled"}
+        assert await sender(db, record) == "another-instance"  # not released by the pull that lost it
+    await assert_ledger_sound(db)
+
+
+async def test_a_pull_that_lost_its_sender_lease_while_the_payee_held_on_sends_no_more(db: Database) -> None:
+    """Another instance takes the lease while four Prepares are in flight: at its next renewal (every 200 ms)
+    the pull stops sending and fails; the four Fulfills that come later are debited, and nothing follows."""
+    settings = PullSettings(chunk_packets=1, max_chunk_packets=2, sender_lease=timedelta(milliseconds=600))
+    async with serving(db, settings) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=1_000_000)
+            held = await payee.money(4)
+            await take_sender_lease(db, record)
+            await asyncio.sleep(0.6)  # the scenario: hold on past the pull's next renewal
+            for incoming in held:
+                await payee.fulfill(incoming)
+            frames = await closing_frames(payee)
+            assert any(isinstance(f, ConnectionClose) and f.message == "internal error" for f in frames)
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 400_000
+    await assert_ledger_sound(db)
+
+
+async def recover_all_but_the_last(db: Database, record: PointerRecord) -> list[int]:
+    """Recovery (run as if their lease had run out) debits every open grant of the pointer in full but the
+    newest, whose lease is kept. The grants it recovered."""
+    open_ids = sorted(await reservations.open_reservations(db, record.id))
+    for _ in range(50):  # until the pull has made its last reservation (one made meanwhile would race)
+        await asyncio.sleep(0.1)
+        now_open = sorted(await reservations.open_reservations(db, record.id))
+        if now_open == open_ids:
+            break
+        open_ids = now_open
+    assert len(open_ids) >= 2
+    later = datetime.now(UTC) + timedelta(hours=1)
+    await reservations.extend_leases(db, open_ids[-1:], until=later + timedelta(hours=1))
+    recovered = sorted(r.reservation_id for r in await reservations.recover_expired(db, now=later))
+    assert recovered == open_ids[:-1]
+    return recovered
+
+
+async def held_on_two_grants(s: Served, payee: HostilePayee) -> None:
+    """The payee takes 250,000 (three Prepares on two grants) and says so; the pull then has nothing to do."""
+    await payee.open_stream(receive_max=250_000)
+    for incoming in await payee.money_worth(250_000):
+        await payee.fulfill(incoming)
+    await s.node.counter.paid_at_least(250_000)
+    await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 250_000, 250_000))
+
+
+async def assert_recovered_and_settled(db: Database, record: PointerRecord, recovered: list[int]) -> int:
+    """Recovered grants stay debited in full, the others settled with what was delivered; what the pull
+    announced is what it settled (under the id of its first ledger entry). What the ledger debited."""
+    async with db.read() as session:
+        rows = (
+            await session.scalars(
+                select(models.Reservation)
+                .where(models.Reservation.pointer_id == record.id)
+                .order_by(models.Reservation.id)
+            )
+        ).all()
+    assert [row.id for row in rows if row.state == "recovered"] == recovered
+    assert {row.state for row in rows if row.id not in recovered} == {"settled"}
+    settled = sum(row.settled for row in rows if row.state == "settled")
+    [announced] = await announcements(db, record)
+    assert announced["pullAmount"] == str(settled)
+    first_settled = min(row.id for row in rows if row.state == "settled" and row.settled)
+    assert announced["pullId"] == str(first_settled)
+    debited = settled + sum(row.amount for row in rows if row.state == "recovered")
+    after = await pointers.find_by_id(db, record.id)
+    assert after is not None and after.usage.pulled_total == debited
+    assert await sender(db, record) is None
+    return debited
+
+
+async def test_a_grant_recovered_during_the_pull_stays_debited_and_the_others_settle(db: Database) -> None:
+    """Grants of the pull are recovered while it runs (debited in full); the payee asks for more. Whatever
+    the pull then sends comes from the grant left open, and everything it was paid is debited."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await held_on_two_grants(s, payee)
+            recovered = await recover_all_but_the_last(db, record)
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 1_000_000, 250_000))
+            more = await payee.receive_until_closed()
+            await s.settled(record)
+        assert (
+            s.paid
+            == payee.paid
+            == 250_000 + more
+            <= await assert_recovered_and_settled(db, record, recovered)
+        )
+    await assert_ledger_sound(db)
+
+
+async def test_a_grant_recovered_before_the_pull_ends_is_skipped_when_it_settles(db: Database) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await held_on_two_grants(s, payee)
+            recovered = await recover_all_but_the_last(db, record)
+            await payee.close_connection()
+            await s.settled(record)
+        assert s.paid == 250_000 <= await assert_recovered_and_settled(db, record, recovered)
+    await assert_ledger_sound(db)
+
+
+async def test_stopping_the_server_returns_once_the_pulls_have_settled(db: Database) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=200_000)
+            held = await payee.money_worth(200_000)
+            stopping = asyncio.get_running_loop().create_task(s.server.stop())
+            await asyncio.sleep(0.2)
+            for incoming in held:
+                await payee.fulfill(incoming)
+            await stopping
+            # No waiting here: stop() itself waited for the pull to settle.
+            assert await reservations.open_reservations(db, record.id) == []
+            after = await pointers.find_by_id(db, record.id)
+            assert after is not None and after.usage.pulled_total == 200_000 == s.paid
+    await assert_ledger_sound(db)
