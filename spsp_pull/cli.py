@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_payout_cli(sub, client)
+    from spsp_pull.collector.cli import add_collect_cli
+
+    add_collect_cli(sub)
 
     jwt_cmd = sub.add_parser("jwt", help="make an offline (JWT) pull pointer")
     add_terms_arguments(jwt_cmd, required=True)
@@ -437,19 +440,15 @@ def cmd_subscribe(args: argparse.Namespace) -> int:
     import logging
 
     from spsp_pull.domain.clock import SystemClock
-    from spsp_pull.payee import pull
+    from spsp_pull.payee import PaymentOutcome, SpspDetails, pull_queried
     from spsp_pull.subscription import Subscriber
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(message)s")
     btp = payee_btp(args)
 
-    async def puller(amount: int) -> Any:
-        return await pull(
-            args.pointer,
-            amount,
-            btp_url=btp,
-            time_limit=args.timeout,
-            max_in_flight=args.window,
+    async def puller(details: SpspDetails, amount: int) -> PaymentOutcome:
+        return await pull_queried(
+            details, amount, btp_url=btp, time_limit=args.timeout, max_in_flight=args.window
         )
 
     subscriber = Subscriber(args.pointer, args.amount, args.state, puller=puller, clock=SystemClock())

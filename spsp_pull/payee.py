@@ -23,6 +23,7 @@ import aiohttp
 from spsp_pull.http_problem import json_or_text, problem_text
 from spsp_pull.payment_pointer import client_ssl_context, resolve
 from stream import ildcp, ilp
+from stream.aio.address_router import AddressRouter
 from stream.aio.btp_client import BtpAuthError, BtpClient, BtpConnectError, IldcpError
 from stream.aio.connection_runner import ConnectionRunner
 from stream.connection import (
@@ -195,22 +196,46 @@ async def _stream_session(
     if not pulling and details.pull is not None:
         raise WrongPointerKind(f"{pointer} is a pull pointer: the payee pulls from it, it takes no payments")
     async with _joined(btp_url) as (link, info):
+        router = AddressRouter(link, info.client_address)
+        asset = AssetDetails(info.asset_code, info.asset_scale)
+        async with _stream_on(router, asset, details, max_in_flight, on_progress) as session:
+            yield session
+
+
+@contextlib.asynccontextmanager
+async def joined_router(btp_url: str) -> AsyncIterator[tuple[AddressRouter, AssetDetails]]:
+    """One BTP connection for many STREAM connections (see `pull_on`), and our asset on it."""
+    async with _joined(btp_url) as (link, info):
+        yield AddressRouter(link, info.client_address), AssetDetails(info.asset_code, info.asset_scale)
+
+
+@contextlib.asynccontextmanager
+async def _stream_on(
+    router: AddressRouter,
+    asset: AssetDetails,
+    details: SpspDetails,
+    max_in_flight: int,
+    on_progress: Progress | None,
+) -> AsyncIterator[_Session]:
+    """One STREAM connection (and its stream) at an address of its own on `router`; closed after."""
+    runner: ConnectionRunner | None = None
+
+    async def answer(prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject:
+        assert runner is not None
+        return runner.handle_prepare(prepare)
+
+    with router.route(answer) as local_address:
         connection = StreamConnection(
             keys=StreamKeys(details.shared_secret),
             is_server=False,
-            local_address=info.client_address,
+            local_address=local_address,
             remote_address=details.destination_account,
-            asset=AssetDetails(info.asset_code, info.asset_scale),
+            asset=asset,
             now=datetime.now(UTC),
             options=ConnectionOptions(max_in_flight=max_in_flight),
         )
         watcher = _Watcher(on_progress)
-        runner = ConnectionRunner(connection, link, on_events=watcher.on_events)
-
-        async def answer(prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject:
-            return runner.handle_prepare(prepare)
-
-        link.set_handler(answer)
+        runner = ConnectionRunner(connection, router, on_events=watcher.on_events)
         session = _Session(connection, runner, watcher, connection.open_stream())
         try:
             yield session
@@ -245,12 +270,50 @@ async def pull(
 ) -> PaymentOutcome:
     """Receive up to `amount` (everything the server will send when None) from a pull pointer."""
     async with _stream_session(pointer, btp_url, max_in_flight, on_progress, pulling=True) as session:
-        watcher = session.watcher
-        session.connection.set_receive_max(session.stream_id, U64_MAX if amount is None else amount)
-        finished = await _until(
-            session, lambda: amount is not None and watcher.received >= amount, time_limit
+        finished = await _receive(session, amount, time_limit)
+    return _received(session.watcher, amount, finished)
+
+
+async def pull_on(
+    router: AddressRouter,
+    asset: AssetDetails,
+    details: SpspDetails,
+    amount: int,
+    *,
+    time_limit: timedelta = DEFAULT_TIME_LIMIT,
+    max_in_flight: int = 1,
+) -> PaymentOutcome:
+    """`pull` from a pointer already queried (`details`), over a shared BTP connection (`joined_router`)."""
+    async with _stream_on(router, asset, details, max_in_flight, None) as session:
+        finished = await _receive(session, amount, time_limit)
+    return _received(session.watcher, amount, finished)
+
+
+async def pull_queried(
+    details: SpspDetails,
+    amount: int,
+    *,
+    btp_url: str,
+    time_limit: timedelta = DEFAULT_TIME_LIMIT,
+    max_in_flight: int = 1,
+) -> PaymentOutcome:
+    """`pull` from a pointer already queried, over a BTP connection of its own."""
+    async with joined_router(btp_url) as (router, asset):
+        return await pull_on(
+            router, asset, details, amount, time_limit=time_limit, max_in_flight=max_in_flight
         )
-        complete = amount is not None and watcher.received >= amount
+
+
+async def _receive(session: _Session, amount: int | None, time_limit: timedelta) -> bool:
+    """Run the pull until `amount` arrived or the stream ended (True), or the time is up (False)."""
+    watcher = session.watcher
+    session.connection.set_receive_max(session.stream_id, U64_MAX if amount is None else amount)
+    return await _until(session, lambda: amount is not None and watcher.received >= amount, time_limit)
+
+
+def _received(watcher: _Watcher, amount: int | None, finished: bool) -> PaymentOutcome:
+    """How a pull ended, once its connection is closed (what arrived while closing counts too)."""
+    complete = amount is not None and watcher.received >= amount
     reason = "complete" if complete else ("closed-by-server" if finished else "timeout")
     return PaymentOutcome(watcher.received, amount, reason, watcher.detail)
 

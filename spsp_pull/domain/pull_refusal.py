@@ -75,3 +75,21 @@ def refusal(version: Version, usage: Usage, now: datetime, cancelled_at: datetim
             "used-up", f"used up: the agreement expires at {isoformat_z(terms.expiry)} before another cycle"
         )
     return Refusal("not-yet", f"nothing available yet: the next cycle starts at {isoformat_z(next_start)}")
+
+
+# The fixed phrase each message starts with, for the payee that reads the close back into a code.
+_PHRASES = (
+    ("no rate from ", "no-rate"),
+    ("cancelled: ", "cancelled"),
+    ("nothing available yet: the first cycle ", "pending"),
+    ("nothing available yet: the next cycle ", "not-yet"),
+    ("used up: ", "used-up"),
+    ("ended: the agreement expired ", "expired"),
+    ("ended: ", "ended"),
+    ("sender busy: ", "sender-busy"),
+)
+
+
+def code_of(message: str) -> str | None:
+    """The code of a refusal message (as a payee reads it from the STREAM close); None for any other text."""
+    return next((code for phrase, code in _PHRASES if message.startswith(phrase)), None)
