@@ -231,6 +231,7 @@ _PAYOUT_COLUMNS = (
     models.Payout.pointer_id,
     models.Payout.status,
     models.Payout.reservation_id,
+    models.Payout.approved_at,
     _text(models.Payout.debit),
 )
 
@@ -330,6 +331,8 @@ class _Ledger:
         pointer_id = row.pointer_id
         subject = f"payout {row.id} ({row.status})"
         expected_states = _PAYOUT_RESERVATION.get(row.status)
+        if row.status == "CANCELLED" and row.approved_at is None:
+            expected_states = None  # cancelled before approval: it never reserved anything
         reservation = self.reservations.get(row.reservation_id) if row.reservation_id is not None else None
 
         def contradiction(found: str, expected: str) -> None:

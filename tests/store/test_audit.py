@@ -336,7 +336,13 @@ async def test_the_server_audits_at_start_and_on_its_interval(tmp_path: Path) ->
 
 
 async def add_payout(
-    db: Database, record: PointerRecord, reservation_id: int, status: str, debit: int
+    db: Database,
+    record: PointerRecord,
+    reservation_id: int | None,
+    status: str,
+    debit: int,
+    *,
+    approved: bool = True,
 ) -> int:
     now = datetime.now(UTC)
     payout = models.Payout(
@@ -358,6 +364,7 @@ async def add_payout(
         attempts=0,
         created_at=now,
         expires_at=now + timedelta(minutes=10),
+        approved_at=now if approved else None,
     )
     async with db.write() as session:
         session.add(payout)
@@ -388,3 +395,15 @@ async def test_payouts_whose_reservation_contradicts_their_status_are_reported(
         (MismatchKind.PAYOUT, f"payout {failed_payout} (FAILED)"),
         (MismatchKind.PAYOUT, f"payout {wrong_payout} (IN_FLIGHT)"),
     }
+
+
+async def test_a_payout_cancelled_before_approval_holds_no_reservation(
+    db: Database, clock: ManualClock
+) -> None:
+    """NEW → CANCELLED never reserved anything (the reservation comes with the approval): clean. Cancelled
+    after its approval, it must hold its released reservation."""
+    record = await make_pointer(db, clock.now(), amount=10_000)
+    await add_payout(db, record, None, "CANCELLED", 100, approved=False)
+    assert kinds(await audit(db, clock)) == []
+    approved = await add_payout(db, record, None, "CANCELLED", 100, approved=True)
+    assert kinds(await audit(db, clock)) == [(MismatchKind.PAYOUT, f"payout {approved} (CANCELLED)")]
