@@ -10,8 +10,8 @@ from spsp_pull.api.bodies import json_object
 from spsp_pull.api.context import context
 from spsp_pull.api.idempotency import idempotent
 from spsp_pull.api.pointers import json_response
-from spsp_pull.api.problems import Problem
 from spsp_pull.domain.clock import isoformat_z
+from spsp_pull.domain.errors import InputError
 from spsp_pull.store import accounts, jwt_keys
 from spsp_pull.store.accounts import AccountRecord, ApiKeyRecord, IssuedKey, WebhookSecret
 
@@ -62,7 +62,7 @@ async def _create_account(request: web.Request, _admin_id: int) -> web.Response:
     body = await json_object(request)
     name = body.get("name")
     if not isinstance(name, str):
-        raise Problem(422, "invalid-account-name", "name must be a string.", field="name")
+        raise InputError("invalid-account-name", "name must be a string.", field="name")
     issued = await accounts.create_account(ctx.db, name, ctx.clock.now())
     return json_response(issued_key_view(issued), status=201)
 
@@ -78,7 +78,7 @@ async def issue_key(request: web.Request) -> web.Response:
     account = await _named_account(request)
     label = (await json_object(request, allow_empty=True)).get("label")
     if label is not None and not isinstance(label, str):
-        raise Problem(422, "invalid-label", "label must be a string.", field="label")
+        raise InputError("invalid-label", "label must be a string.", field="label")
     issued = await accounts.issue_key(ctx.db, account, ctx.clock.now(), label)
     return json_response(issued_key_view(issued), status=201)
 
@@ -145,7 +145,7 @@ async def _named_account(request: web.Request) -> AccountRecord:
     await ctx.auth.admin(request)
     account = await accounts.find_account(ctx.db, request.match_info["name"])
     if account is None:
-        raise Problem(404, "account-not-found", "No account with this name.")
+        raise InputError("account-not-found", "No account with this name.", status=404)
     return account
 
 
@@ -175,7 +175,7 @@ async def add_jwt_key(request: web.Request) -> web.Response:
     kid, algorithm, pem = body.get("kid"), body.get("alg"), body.get("publicKey")
     for name, value in (("kid", kid), ("alg", algorithm), ("publicKey", pem)):
         if not isinstance(value, str) or not value:
-            raise Problem(422, "missing-field", f"{name} is required (a string).", field=name)
+            raise InputError("missing-field", f"{name} is required (a string).", field=name)
     assert isinstance(kid, str) and isinstance(algorithm, str) and isinstance(pem, str)
     await jwt_keys.add_key(ctx.db, account.id, kid, algorithm, pem, ctx.clock.now())
     return json_response({"kid": kid, "alg": algorithm}, status=201)
@@ -201,6 +201,6 @@ async def revoke_jwt(request: web.Request) -> web.Response:
     body = await json_object(request)
     jti = body.get("jti")
     if not isinstance(jti, str) or not 1 <= len(jti) <= 200:
-        raise Problem(422, "invalid-jti", "jti must be the JWT id (a string).", field="jti")
+        raise InputError("invalid-jti", "jti must be the JWT id (a string).", field="jti")
     await jwt_keys.revoke_jwt(ctx.db, account.id, jti, ctx.clock.now())
     return json_response({"jti": jti, "revoked": True}, status=201)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from spsp_pull.api.problems import Problem
+from spsp_pull.domain.errors import InputError
 from spsp_pull.store.accounts import AccountRecord, authenticate
 from spsp_pull.store.database import Database
 
@@ -21,14 +21,14 @@ class Authenticator:
         scheme, _, key = header.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
-            raise Problem(401, "unauthorized", "Send an API key as 'Authorization: Bearer <key>'.")
+            raise InputError("unauthorized", "Send an API key as 'Authorization: Bearer <key>'.", status=401)
         account = await authenticate(self._db, key)
         if account is None:
-            raise Problem(401, "unauthorized", INVALID_KEY)
+            raise InputError("unauthorized", INVALID_KEY, status=401)
         return account
 
     async def admin(self, request: web.Request) -> AccountRecord:
         account = await self.account(request)
         if not account.is_admin:
-            raise Problem(403, "forbidden", "Only the admin key may do this.")
+            raise InputError("forbidden", "Only the admin key may do this.", status=403)
         return account

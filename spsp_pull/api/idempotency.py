@@ -12,7 +12,7 @@ from functools import wraps
 from aiohttp import web
 
 from spsp_pull.api.context import context
-from spsp_pull.api.problems import Problem
+from spsp_pull.domain.errors import InputError
 from spsp_pull.store import idempotency
 
 AccountHandler = Callable[[web.Request, int], Awaitable[web.Response]]
@@ -30,8 +30,10 @@ def idempotent(handler: AccountHandler) -> AccountHandler:
         if key is None:
             return await handler(request, account_id)
         if not 1 <= len(key) <= MAX_KEY_LENGTH:
-            raise Problem(
-                400, "invalid-idempotency-key", f"Idempotency-Key has 1 to {MAX_KEY_LENGTH} characters."
+            raise InputError(
+                "invalid-idempotency-key",
+                f"Idempotency-Key has 1 to {MAX_KEY_LENGTH} characters.",
+                status=400,
             )
         ctx = context(request)
         digest = hashlib.sha256()
@@ -43,12 +45,16 @@ def idempotent(handler: AccountHandler) -> AccountHandler:
         earlier = await idempotency.claim(ctx.db, account_id, key, fingerprint, claimed_at, expiry)
         if earlier is not None:
             if earlier.fingerprint != fingerprint:
-                raise Problem(
-                    409, "idempotency-key-reused", "This Idempotency-Key was used with another request body."
+                raise InputError(
+                    "idempotency-key-reused",
+                    "This Idempotency-Key was used with another request body.",
+                    status=409,
                 )
             if earlier.status == idempotency.IN_PROGRESS:
-                raise Problem(
-                    409, "idempotency-key-in-use", "A request with this Idempotency-Key is running."
+                raise InputError(
+                    "idempotency-key-in-use",
+                    "A request with this Idempotency-Key is running.",
+                    status=409,
                 )
             response = web.Response(status=earlier.status, text=earlier.body)
             response.headers["Content-Type"] = earlier.content_type

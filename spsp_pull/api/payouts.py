@@ -24,7 +24,6 @@ from aiohttp import web
 from spsp_pull.api.bodies import json_object
 from spsp_pull.api.context import context
 from spsp_pull.api.idempotency import idempotent
-from spsp_pull.api.problems import Problem
 from spsp_pull.api.spsp import looks_like_jwt, register_offline
 from spsp_pull.bridge.amounts import Rail
 from spsp_pull.bridge.inputs import RAILS, parse_offer_request
@@ -33,6 +32,7 @@ from spsp_pull.bridge.service import Bridge, BridgeNotReady
 from spsp_pull.bridge.states import PayoutStatus
 from spsp_pull.bridge.views import event_view, payout_view
 from spsp_pull.domain.clock import parse_timestamp
+from spsp_pull.domain.errors import InputError
 from spsp_pull.store import payouts as store
 from spsp_pull.store.accounts import new_signing_secret
 from spsp_pull.store.payouts import PayoutFilter, PayoutRecord
@@ -78,9 +78,11 @@ def json_response(body: object, status: int = 200) -> web.Response:
 def _bridge(request: web.Request) -> Bridge:
     bridge: Bridge | None = context(request).bridge
     if bridge is None:
-        raise Problem(503, "payouts-disabled", "This server has no payout backend configured.")
+        raise InputError("payouts-disabled", "This server has no payout backend configured.", status=503)
     if not bridge.ready:
-        raise Problem(503, "payouts-unavailable", "The payout backends have not answered yet; retry shortly.")
+        raise InputError(
+            "payouts-unavailable", "The payout backends have not answered yet; retry shortly.", status=503
+        )
     return bridge
 
 
@@ -125,7 +127,7 @@ async def _payout_of(request: web.Request, scope: Scope) -> PayoutRecord:
     if _PAYOUT_ID.fullmatch(public_id):
         found = await store.find_payout(context(request).db, public_id=public_id.lower())
     if found is None or found.pointer_id != scope.pointer.id:
-        raise Problem(404, "payout-not-found", "No payout with this id belongs to this pointer.")
+        raise InputError("payout-not-found", "No payout with this id belongs to this pointer.", status=404)
     return found
 
 
@@ -141,7 +143,7 @@ async def create_payout(request: web.Request, scope: Scope) -> web.Response:
     try:
         record = await bridge.create(scope.pointer, offer, created_by=scope.actor)
     except BridgeNotReady as exc:
-        raise Problem(503, "payouts-unavailable", str(exc)) from None
+        raise InputError("payouts-unavailable", str(exc), status=503) from None
     view = payout_view(record)
     if offer.notification_secret is not None:
         view["notificationSecret"] = offer.notification_secret  # shown this once, never again
@@ -201,7 +203,7 @@ async def lnurl_withdraw_request(request: web.Request) -> web.Response:
         scope = await _payee_scope(request)
         callback = context(request).config.url(f"{_payee_path(request, scope)}/lnurlw/callback")
         return json_response(await bridge.lnurl_request(scope.pointer, callback=callback))
-    except (Problem, PointerNotFound, LnurlError) as exc:
+    except (InputError, PointerNotFound, LnurlError) as exc:
         return _lnurl_error(exc)
 
 
@@ -211,7 +213,7 @@ async def lnurl_withdraw_callback(request: web.Request) -> web.Response:
         bridge = _bridge(request)
         scope = await _payee_scope(request)
         await bridge.lnurl_callback(scope.pointer, k1=request.query.get("k1"), pr=request.query.get("pr"))
-    except (Problem, PointerNotFound, LnurlError) as exc:
+    except (InputError, PointerNotFound, LnurlError) as exc:
         return _lnurl_error(exc)
     return json_response({"status": "OK"})
 
@@ -219,7 +221,7 @@ async def lnurl_withdraw_callback(request: web.Request) -> web.Response:
 def _lnurl_error(exc: Exception) -> web.Response:
     if isinstance(exc, LnurlError):
         reason = exc.reason
-    elif isinstance(exc, Problem):
+    elif isinstance(exc, InputError):
         reason = exc.detail
     else:
         reason = "unknown pointer"
@@ -241,15 +243,17 @@ def _filter(request: web.Request, *, pointer_id: int | None, account_id: int | N
         wanted = tuple(part.strip().upper() for part in text.split(",") if part.strip())
         known = {s.value for s in PayoutStatus}
         if not wanted or any(s not in known for s in wanted):
-            raise Problem(
-                400, "invalid-status", f"status is a comma-separated list of {', '.join(sorted(known))}."
+            raise InputError(
+                "invalid-status",
+                f"status is a comma-separated list of {', '.join(sorted(known))}.",
+                status=400,
             )
         statuses = wanted
     rail = None
     if (method := query.get("method")) is not None:
         found = RAILS.get(method.upper())
         if found is None:
-            raise Problem(400, "invalid-method", "method is BTC-CHAIN or BTC-LN.")
+            raise InputError("invalid-method", "method is BTC-CHAIN or BTC-LN.", status=400)
         rail = found.value
     return PayoutFilter(
         account_id=account_id,
@@ -272,7 +276,7 @@ def _hex(text: str | None, name: str) -> str | None:
     if text is None:
         return None
     if not _HEX64.fullmatch(text.lower()):
-        raise Problem(400, f"invalid-{name.lower()}", f"{name} is 64 hexadecimal digits.")
+        raise InputError(f"invalid-{name.lower()}", f"{name} is 64 hexadecimal digits.", status=400)
     return text.lower()
 
 
@@ -303,5 +307,5 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int) -> 
     if text is None:
         return default
     if not text.isdigit() or not low <= int(text) <= high:
-        raise Problem(400, f"invalid-{name}", f"{name} must be an integer from {low} to {high}.")
+        raise InputError(f"invalid-{name}", f"{name} must be an integer from {low} to {high}.", status=400)
     return int(text)

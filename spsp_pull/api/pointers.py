@@ -10,9 +10,9 @@ from aiohttp import web
 from spsp_pull.api.bodies import json_object
 from spsp_pull.api.context import ApiContext, context
 from spsp_pull.api.idempotency import idempotent
-from spsp_pull.api.problems import Problem
 from spsp_pull.api.views import pointer_view, pull_view, version_view
 from spsp_pull.domain.details_input import parse_detail_changes, parse_details
+from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.pull_refusal import Refusal
 from spsp_pull.domain.terms_input import parse_changes, parse_terms
 from spsp_pull.store import pointers
@@ -120,7 +120,9 @@ async def index(request: web.Request) -> web.Response:
     after_id = None
     if cursor is not None:
         if not cursor.isdigit():
-            raise Problem(400, "invalid-cursor", "cursor must be the nextCursor of an earlier page.")
+            raise InputError(
+                "invalid-cursor", "cursor must be the nextCursor of an earlier page.", status=400
+            )
         after_id = int(cursor)
     records = await pointers.list_pointers(ctx.db, account.id, after_id=after_id, limit=limit + 1)
     page, more = records[:limit], len(records) > limit
@@ -138,5 +140,5 @@ def _query_int(request: web.Request, name: str, default: int, low: int, high: in
     if text is None:
         return default
     if not text.isdigit() or not low <= int(text) <= high:
-        raise Problem(400, f"invalid-{name}", f"{name} must be an integer from {low} to {high}.")
+        raise InputError(f"invalid-{name}", f"{name} must be an integer from {low} to {high}.", status=400)
     return int(text)

@@ -1,11 +1,13 @@
 """`application/problem+json` (RFC 9457) responses with a stable `code`, and the middleware that maps
-domain errors onto them."""
+errors onto them: an `InputError` (the one error type a handler raises to refuse a request) with its
+status and code, an aiohttp HTTP error with a code for its status, anything else a logged 500."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 
 from aiohttp import web
 
@@ -15,38 +17,13 @@ from spsp_pull.store.pointers import PointerNotFound
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)
 
-TITLES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Content",
-    500: "Internal Server Error",
-    503: "Service Unavailable",
-}
-
-
-class Problem(Exception):
-    """Raise from a handler to answer with a problem document."""
-
-    def __init__(self, status: int, code: str, detail: str, *, field: str | None = None) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.field = field
-
 
 def problem_response(
     status: int, code: str, detail: str, *, field: str | None = None, headers: dict[str, str] | None = None
 ) -> web.Response:
     body: dict[str, object] = {
         "type": f"https://spsp-pull.dev/problems/{code}",
-        "title": TITLES.get(status, "Error"),
+        "title": HTTPStatus(status).phrase,
         "status": status,
         "code": code,
         "detail": detail,
@@ -65,8 +42,6 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except Problem as exc:
-        return problem_response(exc.status, exc.code, exc.detail, field=exc.field)
     except InputError as exc:
         return problem_response(exc.status, exc.code, exc.detail, field=exc.field)
     except PointerNotFound:

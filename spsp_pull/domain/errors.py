@@ -1,10 +1,10 @@
-"""The one error type for bad input anywhere in the domain."""
+"""The one error type for a request refused, anywhere from the domain to the HTTP API."""
 
 from __future__ import annotations
 
 
 class InputError(Exception):
-    """Input that cannot be accepted; nothing was changed.
+    """Input that cannot be accepted, or a request that cannot be done now; nothing was changed.
 
     `code` is stable kebab-case (published in API errors, never renamed), `detail` a sentence for humans,
     `status` the HTTP status the API answers with, `field` the offending input field when there is one.
