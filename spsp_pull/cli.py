@@ -28,6 +28,8 @@ from spsp_pull.cli_errors import (
     as_cli_error,
 )
 from spsp_pull.cli_payouts import add_payout_cli
+from spsp_pull.domain.clock import isoformat_z, parse_timestamp
+from spsp_pull.domain.duration import parse_interval
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.money import parse_amount
 from spsp_pull.payment_pointer import pointer_token, resolve
@@ -142,6 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     cancel = client("cancel", "cancel a pointer", cmd_cancel)
     cancel.add_argument("token")
+
+    pause = client("pause", "pause a pointer: nothing can be pulled until it is resumed", cmd_pause)
+    pause.add_argument("token")
+    pause.add_argument(
+        "--until", help="resume by itself then: an ISO 8601 time with offset, or a duration from now (P7D)"
+    )
+
+    resume = client("resume", "resume a paused pointer", cmd_resume)
+    resume.add_argument("token")
 
     show = client("show", "show one of your pointers with its versions and pulls", cmd_show)
     show.add_argument("token")
@@ -361,6 +372,30 @@ def json_object_or_null(text: str, option: str) -> dict[str, Any] | None:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     return show_json(call(args, "DELETE", f"/pointers/{pointer_token(args.token)}"))
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    body: dict[str, object] = {"paused": True}
+    if args.until is not None:
+        body["resumesAt"] = isoformat_z(resume_time(args.until, datetime.now(UTC)))
+    return show_json(call(args, "PATCH", f"/pointers/{pointer_token(args.token)}", body))
+
+
+def resume_time(text: str, now: datetime) -> datetime:
+    """`--until`: a time with an offset, or an ISO 8601 duration counted from `now`."""
+    if text.startswith("P"):
+        try:
+            return parse_interval(text).step(now, 1)
+        except InputError as exc:
+            raise UsageError(f"--until: {exc.detail}") from None
+    try:
+        return parse_timestamp(text, "--until")
+    except InputError as exc:
+        raise UsageError(exc.detail) from None
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return show_json(call(args, "PATCH", f"/pointers/{pointer_token(args.token)}", {"paused": False}))
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -6,7 +6,8 @@ run concurrently within `SlotLimits` (in all, per account, per destination): a s
 ever delays messages of its own account or to its own host, and pulls never wait for webhooks.
 
 Targets are checked by `spsp_pull.outbound` (public addresses only, unless allowed), bodies signed with the
-secrets in force at delivery (`store.outbox`), answers read up to a cap.
+secrets in force at delivery (`store.outbox`), answers read up to a cap. Every body is the event envelope
+(`domain.events`), made here from the message.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ from aiohttp.abc import AbstractResolver
 
 from spsp_pull.delivery_slots import DeliverySlots, SlotLimits
 from spsp_pull.domain.clock import Clock
+from spsp_pull.domain.events import envelope
 from spsp_pull.domain.outbound_targets import PUBLIC_ONLY, TargetPolicy, TargetRefused, redacted
 from spsp_pull.outbound import RESPONSE_BODY_CAP, client_session, failure_text, read_capped, target_url
 from spsp_pull.store import outbox
@@ -56,6 +59,12 @@ def signature(secrets: tuple[bytes, ...], message_id: int, timestamp: int, body:
     signed = f"{message_id}.{timestamp}.".encode() + body
     macs = ",".join(f"v1={hmac.new(key, signed, hashlib.sha256).hexdigest()}" for key in secrets)
     return f"t={timestamp},{macs}"
+
+
+def delivered_body(message: outbox.OutboxMessage) -> bytes:
+    """The bytes POSTed (and signed) for a message: its event's envelope around the data it stores."""
+    data = envelope(message.id, message.event, message.created_at, json.loads(message.body))
+    return json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
 
 
 def retry_time(attempts_made: int, now: datetime, settings: WebhookSettings) -> datetime | None:
@@ -161,7 +170,7 @@ class WebhookWorker:
     async def _deliver(self, message: outbox.OutboxMessage) -> None:
         session = self._session
         assert session is not None, "deliveries run inside `async with worker`"
-        body = message.body.encode()
+        body = delivered_body(message)
         started = time.monotonic()
         status: int | None = None
         error: str | None = None

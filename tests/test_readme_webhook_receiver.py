@@ -118,20 +118,26 @@ async def test_the_readme_receiver_accepts_real_deliveries_and_refuses_tampered_
         front = await aiohttp_server(app, host="127.0.0.1")
 
         token = await create(server, amount="1000000", webhook=str(front.make_url("/hook")))
+        _, raw_created, status_created = await relay.next()
+        assert status_created == 204 and json.loads(raw_created)["type"] == "pointer.created"
+        assert json.loads(await asyncio.wait_for(receiver.stdout.readline(), 10)) == json.loads(raw_created)
         assert (await pull(f"{server.url}/{token}", 300_000, btp_url=btp(server))).complete
         headers, raw, status = await relay.next()
         assert status == 204
         printed = await asyncio.wait_for(receiver.stdout.readline(), 10)
         assert json.loads(printed) == json.loads(raw)
-        first = json.loads(raw)
+        event = json.loads(raw)
+        assert (event["id"], event["type"]) == (headers["Webhook-Id"], "pull.completed")
+        first = event["data"]
         assert (first["pullAmount"], first["balanceTotal"], first["balanceInterval"]) == ("300000",) * 3
         assert str(first["pointer"]).endswith(f"/{token}")
+        assert {name: event[name] for name in first} == first  # the former body, still at the top level
         documented = openapi_document()["components"]["schemas"]["PullCompleted"]
-        assert set(documented["required"]) <= first.keys() <= documented["properties"].keys()
+        assert set(documented["required"]) <= event.keys() <= documented["properties"].keys()
 
         assert (await pull(f"{server.url}/{token}", 50_000, btp_url=btp(server))).complete
         _, raw_second, status_second = await relay.next()
-        second = json.loads(raw_second)
+        second = json.loads(raw_second)["data"]
         assert status_second == 204
         assert (second["pullAmount"], second["balanceTotal"]) == ("50000", "350000")
 
@@ -147,7 +153,7 @@ async def test_the_readme_receiver_accepts_real_deliveries_and_refuses_tampered_
 
         # The real delivery, once more: still accepted; tampered body or signature: refused.
         assert await relay.send(headers, raw) == 204
-        tampered = json.dumps({**first, "pullAmount": "999999"}).encode()
+        tampered = json.dumps({**event, "data": {**first, "pullAmount": "999999"}}).encode()
         assert await relay.send(headers, tampered) == 401
         mac = headers["Webhook-Signature"].rsplit("=", 1)[1]
         forged = headers["Webhook-Signature"][: -len(mac)] + ("0" if mac[0] != "0" else "1") + mac[1:]

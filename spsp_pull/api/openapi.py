@@ -55,6 +55,28 @@ def _op(
     return op
 
 
+EVENT_DATA = {
+    "pull.completed": "after each completed pull: the pull's announcement (PullCompleted)",
+    "pointer.created": "a pointer was made: data is the Pointer",
+    "pointer.updated": "its terms or details changed: data is the Pointer",
+    "pointer.paused": "the payer paused it (or moved the end of the pause): data is the Pointer",
+    "pointer.resumed": "the payer resumed it: data is the Pointer (a pause that ends at resumesAt is "
+    "not announced)",
+    "pointer.cancelled": "the payer cancelled it: data is the Pointer",
+    "allowance.low": "80 % of what the current cycle makes pullable is used, once per cycle: data is "
+    "{token, cycle, cycleEnds, used, available, assetCode, assetScale}",
+    "payout.created": "an offer was made against the pointer: data is {payout, token}",
+    "payout.approved": "approved and queued, its allowance reserved: data is {payout, token}",
+    "payout.sent": "paid: data is {payout, token}",
+    "payout.failed": "failed with proof that nothing was paid: data is {payout, token}",
+    "payout.in_flight": "being sent: data is {payout, token}",
+    "payout.confirmed": "confirmed on chain: data is {payout, token}",
+    "payout.expired": "the offer expired unapproved: data is {payout, token}",
+    "payout.cancelled": "cancelled: data is {payout, token}",
+}
+"""Every event type, and when it is sent to the pointer's webhook (payout events go to the payout's
+notificationUrl too, without `token`)."""
+
 SCHEMAS: Json = {
     "Problem": {
         "type": "object",
@@ -198,12 +220,41 @@ SCHEMAS: Json = {
             "createdAt": TIME,
         },
     },
+    "Event": {
+        "type": "object",
+        "description": "The body of every webhook delivery, signed with the account's webhook secret "
+        "(Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of '<Webhook-Id>.<t>.<body>'>); a "
+        "payout's deliveries to its notificationUrl with the payout's own notificationSecret.",
+        "required": ["id", "type", "createdAt", "data"],
+        "properties": {
+            "id": {"type": "string", "description": "the Webhook-Id header: the same on every retry"},
+            "type": {"type": "string", "enum": list(EVENT_DATA)},
+            "createdAt": TIME,
+            "data": {"type": "object", "description": "per type: see the webhooks of this document"},
+        },
+    },
     "PullCompleted": {
         "type": "object",
-        "description": "The body of a pull.completed webhook, signed with the account's webhook secret "
-        "(Webhook-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of '<Webhook-Id>.<t>.<body>'>).",
-        "required": ["balanceTotal", "balanceInterval", "pointer", "pullId", "pullAmount", "event"],
+        "description": "The body of a pull.completed webhook: the Event envelope, whose data is the pull's "
+        "announcement, and the same fields at the top level as well (as the existing pull servers send "
+        "them; new receivers read data).",
+        "required": [
+            "id",
+            "type",
+            "createdAt",
+            "data",
+            "balanceTotal",
+            "balanceInterval",
+            "pointer",
+            "pullId",
+            "pullAmount",
+            "event",
+        ],
         "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string", "const": "pull.completed"},
+            "createdAt": TIME,
+            "data": {"type": "object", "description": "the fields below"},
             "balanceTotal": AMOUNT,
             "balanceInterval": AMOUNT,
             "pointer": {"type": "string"},
@@ -354,13 +405,20 @@ def openapi_document() -> Json:
         "openapi": "3.1.0",
         "info": {"title": "spsp-pull", "version": "0.1.0", "description": "SPSP pull-pointer server"},
         "webhooks": {
-            "pull.completed": {
+            event: {
                 "post": {
-                    "summary": "After each completed pull, to the pointer's webhook",
-                    "requestBody": {"content": {"application/json": {"schema": _ref("PullCompleted")}}},
+                    "summary": when,
+                    "requestBody": {
+                        "content": {
+                            "application/json": {
+                                "schema": _ref("PullCompleted" if event == "pull.completed" else "Event")
+                            }
+                        }
+                    },
                     "responses": {"2XX": {"description": "accepted; anything else is retried with backoff"}},
                 }
             }
+            for event, when in EVENT_DATA.items()
         },
         "components": {
             "schemas": {**SCHEMAS, **PAYOUT_SCHEMAS},

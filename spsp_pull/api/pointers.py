@@ -10,7 +10,7 @@ from aiohttp import web
 from spsp_pull.api.bodies import json_object
 from spsp_pull.api.context import ApiContext, context
 from spsp_pull.api.idempotency import idempotent
-from spsp_pull.api.views import pointer_view, pull_view, version_view
+from spsp_pull.api.views import pointer_event_data, pointer_view, pull_view, version_view
 from spsp_pull.domain.details_input import parse_detail_changes, parse_details
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.pull_refusal import Refusal
@@ -55,6 +55,7 @@ async def create_for(ctx: ApiContext, account_id: int, body: Mapping[str, object
             metadata=details.metadata,
         ),
         now,
+        event_data=pointer_event_data(ctx.config),
     )
     ctx.metrics.pointer_created()
     return record
@@ -91,15 +92,30 @@ async def update_for(
     raises InputError for bad input and PointerNotFound for another account's pointer, changing nothing."""
     changes = parse_changes(body)
     details = parse_detail_changes(body, ctx.config.outbound_targets)
-    return await pointers.revise_pointer(ctx.db, account_id, token, changes, ctx.clock.now(), details=details)
+    return await pointers.revise_pointer(
+        ctx.db,
+        account_id,
+        token,
+        changes,
+        ctx.clock.now(),
+        details=details,
+        event_data=pointer_event_data(ctx.config),
+    )
 
 
 async def cancel(request: web.Request) -> web.Response:
     ctx = context(request)
     account = await ctx.auth.account(request)
     now = ctx.clock.now()
-    record = await pointers.cancel_pointer(ctx.db, account.id, request.match_info["token"], now)
+    record = await cancel_for(ctx, account.id, request.match_info["token"])
     return json_response(pointer_view(ctx.config, record, now))
+
+
+async def cancel_for(ctx: ApiContext, account_id: int, token: str) -> PointerRecord:
+    """The account's pointer cancelled now (and announced); PointerNotFound for another account's."""
+    return await pointers.cancel_pointer(
+        ctx.db, account_id, token, ctx.clock.now(), event_data=pointer_event_data(ctx.config)
+    )
 
 
 async def show(request: web.Request) -> web.Response:

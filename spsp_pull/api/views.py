@@ -9,6 +9,7 @@ from spsp_pull.config import Config
 from spsp_pull.domain.agreement import Balance, Version, balance, paused, resumes_at, state
 from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.ilp.receiver_address import ReceiverDetails
+from spsp_pull.store.pointers import EventData
 from spsp_pull.store.records import PointerRecord, PullRecord, VersionRecord
 
 
@@ -52,6 +53,11 @@ def pointer_view(config: Config, record: PointerRecord, now: datetime) -> dict[s
         "cancelledAt": _time(record.cancelled_at),
         **pause_view(record.version, now),
     }
+
+
+def pointer_event_data(config: Config) -> EventData:
+    """What events about a pointer carry as `data`: the pointer as `pointer_view` shows it."""
+    return lambda record, now: pointer_view(config, record, now)
 
 
 def pause_view(version: Version, now: datetime) -> dict[str, object]:

@@ -30,11 +30,11 @@ from spsp_pull.bridge.states import (
     reservation_for,
 )
 from spsp_pull.bridge.views import payout_view
+from spsp_pull.domain import events
 from spsp_pull.domain.agreement import Version, paused
-from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.pull_refusal import paused_refusal
-from spsp_pull.store import models, pointers, reservations
+from spsp_pull.store import allowance_low, models, pointers, reservations
 from spsp_pull.store import payouts as store
 from spsp_pull.store.database import Database, after_commit
 from spsp_pull.store.outbox import enqueue
@@ -63,6 +63,15 @@ class PayoutConflict(InputError):
 
     def __init__(self, code: str, detail: str) -> None:
         super().__init__(code, detail, status=409)
+
+
+_EVENT_OF_STATUS = {PayoutStatus.NEW: events.PAYOUT_CREATED, PayoutStatus.QUEUED: events.PAYOUT_APPROVED}
+
+
+def payout_event(status: PayoutStatus) -> str:
+    """The event a payout entering `status` is announced by: `payout.created` (an offer), `payout.approved`
+    (queued), else `payout.<status>` (`payout.sent`, `payout.failed`, `payout.in_flight`, ...)."""
+    return _EVENT_OF_STATUS.get(status, f"payout.{status.lower()}")
 
 
 def refuse_if_paused(version: Version, now: datetime) -> None:
@@ -102,7 +111,9 @@ class PayoutLedger:
                     "rate": spec.rate,
                 }
                 store.add_event(session, row.id, now=now, kind="created", to_status=row.status, detail=detail)
-                return await store.record(session, row)
+                result = await store.record(session, row)
+                await self._notify(session, row, result, now)
+                return result
         except IntegrityError:
             raise PayoutConflict(
                 "duplicate-destination", "Another payout of this invoice is pending or already paid."
@@ -401,29 +412,39 @@ class PayoutLedger:
     async def _notify(
         self, session: AsyncSession, row: models.Payout, record: PayoutRecord, now: datetime
     ) -> None:
+        """Announce the payout's state to its `notificationUrl` (signed with the payout's own secret) and to
+        its pointer's webhook (the payer's, signed with the account's)."""
+        event = payout_event(PayoutStatus(record.status))
+        data: dict[str, object] = {"payout": payout_view(record)}
         if row.notification_url:
-            event = f"payout.{record.status.lower()}"
-            body: dict[str, object] = {
-                "event": event,
-                "timestamp": isoformat_z(now),
-                "payout": payout_view(record),
-            }
             enqueue(
                 session,
                 url=row.notification_url,
                 event=event,
-                body=body,
+                body=data,
                 now=now,
                 account_id=row.account_id,
                 pointer_id=row.pointer_id,
                 payout_id=row.id,
+            )
+        pointer = await session.get_one(models.Pointer, row.pointer_id)
+        if pointer.webhook:
+            enqueue(
+                session,
+                url=pointer.webhook,
+                event=event,
+                body={**data, "token": pointer.token},
+                now=now,
+                account_id=pointer.account_id,
+                pointer_id=pointer.id,
             )
 
     async def _close_reservations(self, effects: _Effects, now: datetime) -> None:
         for payout_id, reservation_id, effect, debit in effects.items:
             try:
                 if effect is Effect.SETTLE:
-                    await reservations.settle(self._db, reservation_id, debit, now=now)
+                    settled = await reservations.settle(self._db, reservation_id, debit, now=now)
+                    await allowance_low.warn_if_low(self._db, settled.pointer_id, now=now)
                 else:
                     await reservations.release(self._db, reservation_id, now=now)
             except reservations.ReservationClosed:

@@ -30,7 +30,7 @@ from spsp_pull.domain.clock import Clock
 from spsp_pull.domain.pull_refusal import SENDER_BUSY, refusal
 from spsp_pull.ilp.pull_budget import GrantShare, PullBudget
 from spsp_pull.rates import Conversion
-from spsp_pull.store import pointers, reservations, sender_lease
+from spsp_pull.store import allowance_low, pointers, reservations, sender_lease
 from spsp_pull.store.database import Database
 from spsp_pull.store.records import PointerRecord
 from spsp_pull.store.reservations import ReservationClosed, SenderBusy, WebhookBody
@@ -436,6 +436,8 @@ class PullSession:
                 await self._settle(share, notify=notify is not None and i == len(shares) - 1)
             if release is not None:
                 await sender_lease.release(self._db, *release)
+        if notify is not None and self._pointer.webhook:
+            await allowance_low.warn_if_low(self._db, self._pointer.id, now=self._clock.now())
 
     async def _settle(self, share: GrantShare, *, notify: bool) -> None:
         try:

@@ -148,6 +148,8 @@ class Pointer(AgreementTerms, Base):
 
     sender: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sender_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The global cycle whose `allowance.low` event was sent (`store.allowance_low`): once per cycle.
+    low_warned_cycle: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     __table_args__ = (
         Index("ix_pointers_account_created", "account_id", "id"),

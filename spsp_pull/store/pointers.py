@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import cast
@@ -11,11 +12,13 @@ from sqlalchemy import Table, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spsp_pull.domain import events
 from spsp_pull.domain.agreement import Changes, Terms, Usage, Version, current_cycle, rebase_usage, revise
 from spsp_pull.domain.details_input import KEEP, NO_DETAIL_CHANGES, DetailChanges
 from spsp_pull.domain.errors import InputError
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
+from spsp_pull.store.outbox import enqueue
 from spsp_pull.store.records import (
     PointerRecord,
     PullRecord,
@@ -45,6 +48,26 @@ class PointerNotFound(LookupError):
     pass
 
 
+EventData = Callable[[PointerRecord, datetime], dict[str, object]]
+"""What an event about a pointer carries as its `data` (the API's view of the pointer, made by the caller)."""
+
+
+def announce(
+    session: AsyncSession, row: models.Pointer, event: str, data: EventData | None, now: datetime
+) -> None:
+    """Queue `event` to the pointer's webhook, if it has one, in the transaction that makes the change."""
+    if data is not None and row.webhook:
+        enqueue(
+            session,
+            url=row.webhook,
+            event=event,
+            body=data(pointer_record(row), now),
+            now=now,
+            account_id=row.account_id,
+            pointer_id=row.id,
+        )
+
+
 def new_token() -> str:
     """128 random bits, base64url: the bearer capability that names a pointer in its URL. Never starting with
     "-", which a command line would take for an option (`spsp-pull show -x...`)."""
@@ -58,9 +81,11 @@ def new_tag() -> str:
     return secrets.token_urlsafe(12)
 
 
-async def create_pointer(db: Database, spec: NewPointer, now: datetime) -> PointerRecord:
-    """Store a new pointer. For an offline (JWT) pointer that is already registered, return it unchanged:
-    registering again never resets balances."""
+async def create_pointer(
+    db: Database, spec: NewPointer, now: datetime, *, event_data: EventData | None = None
+) -> PointerRecord:
+    """Store a new pointer (announced as `pointer.created` with `event_data`). For an offline (JWT) pointer
+    that is already registered, return it unchanged: registering again never resets balances."""
     if spec.jwt_id is not None:
         existing = await find_by_jwt_id(db, spec.account_id, spec.jwt_signer, spec.jwt_id)
         if existing is not None:
@@ -89,6 +114,7 @@ async def create_pointer(db: Database, spec: NewPointer, now: datetime) -> Point
             session.add(row)
             await session.flush()
             session.add(_version_row(row.id, version, now, "created"))
+            announce(session, row, events.POINTER_CREATED, event_data, now)
     except IntegrityError:
         if spec.jwt_id is None:
             raise
@@ -160,9 +186,11 @@ async def revise_pointer(
     now: datetime,
     *,
     details: DetailChanges = NO_DETAIL_CHANGES,
+    event_data: EventData | None = None,
 ) -> PointerRecord:
     """Apply an update in one transaction: changed terms as a new agreement version from the start of the
-    current cycle (none without `changes`), and the changed details in place (they are not terms)."""
+    current cycle (none without `changes`), and the changed details in place (they are not terms).
+    Announced (with `event_data`) as `pointer.paused`, `pointer.resumed` or else `pointer.updated`."""
     async with db.write() as session:
         row = await lock_pointer(session, models.Pointer.token == token)
         if row is None or row.account_id != account_id:
@@ -183,17 +211,29 @@ async def revise_pointer(
         if details.metadata is not KEEP:
             row.metadata_json = details.metadata
         await session.flush()
+        announce(session, row, _EVENT_OF_REASON[revision_reason(changes)], event_data, now)
         return pointer_record(row)
 
 
-def revision_reason(changes: Changes) -> str:
-    """How a version made by `changes` is recorded: "paused", "resumed", or "updated" (other terms only)."""
-    if changes.paused is None:
+def revision_reason(changes: Changes | None) -> str:
+    """How a version made by `changes` is recorded: "paused", "resumed", or "updated" (other terms only, or
+    with None, no new version: details only)."""
+    if changes is None or changes.paused is None:
         return "updated"
     return "paused" if changes.paused else "resumed"
 
 
-async def cancel_pointer(db: Database, account_id: int, token: str, now: datetime) -> PointerRecord:
+_EVENT_OF_REASON = {
+    "updated": events.POINTER_UPDATED,
+    "paused": events.POINTER_PAUSED,
+    "resumed": events.POINTER_RESUMED,
+}
+
+
+async def cancel_pointer(
+    db: Database, account_id: int, token: str, now: datetime, *, event_data: EventData | None = None
+) -> PointerRecord:
+    """Cancel now (a new version), announced as `pointer.cancelled`; cancelling again changes nothing."""
     async with db.write() as session:
         row = await lock_pointer(session, models.Pointer.token == token)
         if row is None or row.account_id != account_id:
@@ -204,6 +244,7 @@ async def cancel_pointer(db: Database, account_id: int, token: str, now: datetim
             apply_version(row, version)
             session.add(_version_row(row.id, version, now, "cancelled"))
             await session.flush()
+            announce(session, row, events.POINTER_CANCELLED, event_data, now)
         return pointer_record(row)
 
 

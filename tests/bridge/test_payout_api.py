@@ -336,7 +336,7 @@ async def test_notifications_are_signed_with_the_payouts_own_secret(api: PayoutA
         record = await pointers.find_by_token(api.context.db, token)
         assert record is not None
         events = [event for _, event, _ in await outbox.messages_for_pointer(api.context.db, record.id)]
-        assert events == ["payout.queued", "payout.in_flight", "payout.sent"]
+        assert events == ["payout.created", "payout.approved", "payout.in_flight", "payout.sent"]
         worker = WebhookWorker(
             api.context.db,
             api.clock,
@@ -344,7 +344,7 @@ async def test_notifications_are_signed_with_the_payouts_own_secret(api: PayoutA
             resolver=FakeResolver({"payee-hooks.example": ["127.0.0.1"]}),
         )
         async with worker:
-            assert await worker.deliver_due() == 3
+            assert await worker.deliver_due() == 4
         _, shown = await api.get(f"/{token}/payouts/{created['payoutId']}")
         assert "notificationSecret" not in shown
         account_secret = (
@@ -353,8 +353,16 @@ async def test_notifications_are_signed_with_the_payouts_own_secret(api: PayoutA
     finally:
         await runner.cleanup()
     bodies = [json.loads(body) for _, body in received]
-    assert sorted(b["event"] for b in bodies) == ["payout.in_flight", "payout.queued", "payout.sent"]
-    assert all(b["payout"]["payoutId"] == created["payoutId"] for b in bodies)
+    assert sorted(b["type"] for b in bodies) == [
+        "payout.approved",
+        "payout.created",
+        "payout.in_flight",
+        "payout.sent",
+    ]
+    assert all(b["data"]["payout"]["payoutId"] == created["payoutId"] for b in bodies)
+    assert all(
+        b["id"] == headers["Webhook-Id"] for headers, b in zip((h for h, _ in received), bodies, strict=True)
+    )
     for headers, body in received:
         assert "Authorization" not in headers
         stamp, mac = (part.split("=", 1)[1] for part in headers[SIGNATURE_HEADER].split(","))
