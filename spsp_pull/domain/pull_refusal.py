@@ -81,6 +81,7 @@ def refusal(version: Version, usage: Usage, now: datetime, cancelled_at: datetim
 _PHRASES = (
     ("no rate from ", "no-rate"),
     ("cancelled: ", "cancelled"),
+    ("paused: ", "paused"),
     ("nothing available yet: the first cycle ", "pending"),
     ("nothing available yet: the next cycle ", "not-yet"),
     ("used up: ", "used-up"),

@@ -22,7 +22,7 @@ from spsp_pull.domain.agreement import (
     state,
 )
 from spsp_pull.domain.errors import InputError
-from spsp_pull.domain.pull_refusal import refusal
+from spsp_pull.domain.pull_refusal import code_of, refusal
 from tests.domain.test_agreement import CYCLE, HOUR, INTERVALS, START, Pointer, make_terms
 
 MID_1 = START + timedelta(days=10)
@@ -209,6 +209,7 @@ def test_the_refusal_names_the_pause_and_when_it_ends() -> None:
         "paused",
         "paused: the payer paused this pointer until the payer resumes it",
     )
+    assert code_of(why.message) == "paused"
     cancelled = refusal(forever.version, forever.usage, MID_1, MID_1)
     assert cancelled is not None and cancelled.code == "cancelled"
 

@@ -150,6 +150,12 @@ async def end_agreement(http: aiohttp.ClientSession, url: str, token: str) -> No
         assert response.status == 200, await response.text()
 
 
+async def pause(http: aiohttp.ClientSession, url: str, token: str) -> None:
+    """The payer's pause: a new version, seen by the pull as a cancel is."""
+    async with http.patch(f"{url}/pointers/{token}", json={"paused": True}, headers=auth()) as response:
+        assert response.status == 200, await response.text()
+
+
 Change = Callable[[aiohttp.ClientSession, str, str], Awaitable[None]]
 
 
@@ -170,7 +176,7 @@ async def stops_the_pull(s: Setup, change: Change, api_url: str) -> None:
     assert debited == pull.payee.paid  # every Fulfill debited, nothing more
 
 
-@pytest.mark.parametrize("change", [cancel, end_agreement], ids=["cancel", "change"])
+@pytest.mark.parametrize("change", [cancel, end_agreement, pause], ids=["cancel", "change", "pause"])
 async def test_a_cancel_or_change_through_this_server_stops_a_running_pull(
     backend: str, tmp_path: Path, change: Change
 ) -> None:
