@@ -193,6 +193,7 @@ class Bridge:
             raise LnurlError("this server pays no Lightning invoices")
         terms = self.terms()
         now = self.clock.now()
+        refuse_if_paused(pointer.version, now)
         try:
             rate = await rate_for(self.settings.rates, pointer.terms.asset_code)
         except InputError as exc:

@@ -72,6 +72,8 @@ async def test_a_paused_pointer_pays_nothing_out_until_resumed(api: PayoutApi, b
     assert shown["status"] == "NEW"
     status, pointer = await api.get(f"/pointers/{token}")
     assert (pointer["balanceReserved"], pointer["state"]) == ("0", "paused")
+    lnurl = await api.client.get(f"/{token}/lnurlw")
+    assert (lnurl.status, await lnurl.json()) == (400, {"status": "ERROR", "reason": PAUSED})
 
     await set_paused(api, token, False)
     status, queued = await api.post(approve)
