@@ -339,6 +339,8 @@ async def test_a_pull_that_lost_its_sender_lease_at_a_reservation_stops_and_sett
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 300_000
         assert {state for _, _, state in await stream_grants(db, record)} == {"settled"}
+        [announced] = await announcements(db, record)  # once, at the end: not for the grants settled before
+        assert announced["pullAmount"] == "300000"
         assert await sender(db, record) == "another-instance"  # not released by the pull that lost it
     await assert_ledger_sound(db)
 
