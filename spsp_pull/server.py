@@ -49,7 +49,8 @@ AUDIT_LOG_LINES = 20
 
 @dataclass
 class Server:
-    """A started server. `stop()` (or leaving `running()`) shuts everything down."""
+    """A started server. `stop()` (or leaving `running()`) shuts everything down: `resources` holds every
+    part that needs closing, closed in the reverse order of their start."""
 
     config: Config
     db: Database
@@ -58,25 +59,14 @@ class Server:
     port: int
     auth_token: str
     webhooks: WebhookWorker
+    resources: contextlib.AsyncExitStack
     node: IlpNode | None = None
     stream_server: StreamServer | None = None
     bridge: Bridge | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def stop(self) -> None:
-        if self.bridge is not None:
-            await self.bridge.stop()
-        if self.stream_server is not None:
-            await self.stream_server.stop()
-        if self.node is not None:
-            await self.node.stop()
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.runner.cleanup()
-        await self.db.close()
+        await self.resources.aclose()
 
 
 def load_or_create_auth_token(config: Config) -> tuple[str, bool]:
@@ -108,10 +98,25 @@ async def start_server(
     ilp: IlpEndpoint | None = None,
     announce: Callable[[str], None] = print,
 ) -> Server:
-    clock = clock or SystemClock()
+    """Start everything; if a part fails to start, what had started is stopped again before the error
+    propagates (nothing is left listening, running or open)."""
+    async with contextlib.AsyncExitStack() as resources:
+        server = await _start(config, resources, clock or SystemClock(), ilp, announce)
+        server.resources = resources.pop_all()
+    return server
+
+
+async def _start(
+    config: Config,
+    resources: contextlib.AsyncExitStack,
+    clock: Clock,
+    ilp: IlpEndpoint | None,
+    announce: Callable[[str], None],
+) -> Server:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     auth_token, generated = load_or_create_auth_token(config)
     db = Database(config.resolved_database_url())
+    resources.push_async_callback(db.close)
     await db.migrate()
     try:
         admin = await ensure_admin(db, auth_token, clock.now())
@@ -124,7 +129,10 @@ async def start_server(
         await shared_setting(db, "stream_server_secret", lambda: secrets.token_hex(32))
     )
     addresses = ReceiverAddresses(server_secret)
-    bridge = None if config.bridge is None else await start_bridge(config.bridge, db, clock)
+    bridge = None
+    if config.bridge is not None:
+        bridge = await start_bridge(config.bridge, db, clock)
+        resources.push_async_callback(bridge.stop)
     pins = DatabaseTokenPins(db, clock, config.btp_max_accounts)
     node = make_node(config, pins) if ilp is None else None
     context = ApiContext(
@@ -158,16 +166,22 @@ async def start_server(
         )
         node.set_handler(stream_server.handle)
         context.rate_refusal = stream_server.rate_refusal
+        resources.push_async_callback(node.stop)  # an uplink is joined later, by a task; stopped the same
         if isinstance(node, EmbeddedNode):
             await node.start()
+        resources.push_async_callback(stream_server.stop)  # before the node stops
     app = build_app(context)
     runner = web.AppRunner(app, **http_runner_options(context))
     await runner.setup()
+    resources.push_async_callback(runner.cleanup)
     site = QueryFastPathSite(runner, config.bind, config.port, ssl_context=tls_context(config))
     await site.start()
     port = _bound_port(runner) or config.port
     webhooks = WebhookWorker(db, clock, WebhookSettings(targets=config.outbound_targets))
-    server = Server(config, db, context, runner, port, auth_token, webhooks, node, stream_server, bridge)
+    server = Server(
+        config, db, context, runner, port, auth_token, webhooks, resources, node, stream_server, bridge
+    )
+    resources.push_async_callback(_cancel, server.tasks)
     if isinstance(node, UplinkNode):
         # /healthz says 503 until the connector has accepted us and told us our address (IL-DCP).
         server.tasks.append(asyncio.create_task(_join_uplink(node, announce)))
@@ -188,6 +202,14 @@ async def start_server(
     if isinstance(node, EmbeddedNode):
         announce(f"embedded ILP endpoint: btp+ws://{config.btp_bind}:{node.btp_port} as {node.address}")
     return server
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _join_uplink(node: UplinkNode, announce: Callable[[str], None]) -> None:
