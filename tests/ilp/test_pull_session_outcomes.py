@@ -32,7 +32,15 @@ from spsp_pull.store.accounts import ensure_admin
 from spsp_pull.store.database import Database
 from spsp_pull.store.pointers import NewPointer
 from spsp_pull.store.records import PointerRecord
-from stream.frames import ConnectionClose, StreamClose, StreamErrorCode, StreamMaxMoney, StreamMoney
+from stream.frames import (
+    ConnectionAssetDetails,
+    ConnectionClose,
+    ConnectionNewAddress,
+    StreamClose,
+    StreamErrorCode,
+    StreamMaxMoney,
+    StreamMoney,
+)
 from tests.ilp.hostile.payee import PAYEE_STREAM, HostilePayee, IncomingPrepare
 from tests.ilp.test_in_flight_settlement import PACKET_TIMEOUT, CountedNode, Served, assert_ledger_sound
 
@@ -87,15 +95,19 @@ async def pointer_with_webhook(db: Database, amount: int) -> PointerRecord:
 
 
 async def announcements(db: Database, record: PointerRecord) -> list[dict[str, object]]:
+    """The bodies of the pull.completed messages the outbox holds for the pointer, in order."""
     async with db.read() as session:
         rows = (
             await session.scalars(
                 select(models.WebhookMessage)
-                .where(models.WebhookMessage.pointer_id == record.id)
+                .where(
+                    models.WebhookMessage.pointer_id == record.id,
+                    models.WebhookMessage.event == "pull.completed",
+                )
                 .order_by(models.WebhookMessage.id)
             )
         ).all()
-        assert all(row.url == WEBHOOK and row.event == "pull.completed" for row in rows)
+        assert all(row.url == WEBHOOK for row in rows)
         return [json.loads(row.body) for row in rows]
 
 
@@ -116,6 +128,25 @@ async def stream_grants(db: Database, record: PointerRecord) -> list[tuple[int, 
             )
         ).all()
         return [(row.amount, row.settled, row.state) for row in rows]
+
+
+async def pulls_ended(db: Database, count: int) -> tuple[dict[tuple[str, str], float], float]:
+    """Once `count` pulls have ended (each counts itself after it settled): how many ended how (outcome,
+    reason), and the packets they were paid for in all."""
+    registry = db.metrics.registry
+    for _ in range(250):  # 5 s
+        if (registry.get_sample_value("spsp_pull_packets_count") or 0) >= count:
+            break
+        await asyncio.sleep(0.02)
+    assert registry.get_sample_value("spsp_pull_packets_count") == count
+    outcomes = {
+        (sample.labels["outcome"], sample.labels["reason"]): sample.value
+        for metric in registry.collect()
+        if metric.name == "spsp_pulls"
+        for sample in metric.samples
+        if sample.name == "spsp_pulls_total" and sample.value
+    }
+    return outcomes, registry.get_sample_value("spsp_pull_packets_sum") or 0
 
 
 async def sender(db: Database, record: PointerRecord) -> str | None:
@@ -165,6 +196,8 @@ async def test_a_whole_pull_over_many_full_chunks_is_debited_and_announced_once(
             "pullAmount": "1000000",
         }
         assert await sender(db, record) is None
+        # The payee asked for 5,000,000 and never said it had enough: partial.
+        assert await pulls_ended(db, 1) == ({("partial", ""): 1}, 10)
     await assert_ledger_sound(db)
 
 
@@ -227,6 +260,7 @@ async def test_a_pull_the_payee_ends_early_settles_what_it_took_and_announces_it
             for incoming in await payee.money_worth(350_000):
                 await payee.fulfill(incoming)
             await s.node.counter.paid_at_least(350_000)
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 350_000, 350_000))  # it has what it asked
             await payee.close_connection()
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 350_000
@@ -237,6 +271,29 @@ async def test_a_pull_the_payee_ends_early_settles_what_it_took_and_announces_it
         entries = await ledger(db, record)
         assert (announced["pullAmount"], announced["pullId"]) == ("350000", str(entries[0][0]))
         assert announced["pulledTotal"] == "350000"
+        assert await pulls_ended(db, 1) == ({("complete", ""): 1}, 4)
+    await assert_ledger_sound(db)
+
+
+async def test_a_pull_on_a_pointer_cancelled_after_the_connection_opened_gets_nothing_and_is_told_why(
+    db: Database,
+) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.send_frames(
+                ConnectionNewAddress(payee.address),
+                ConnectionAssetDetails(payee.asset.asset_code, payee.asset.asset_scale),
+            )
+            await pointers.cancel_pointer(db, record.account_id, record.token, datetime.now(UTC))
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 1_000_000, 0))
+            frames = await closing_frames(payee)
+            [close] = [f for f in frames if isinstance(f, StreamClose)]
+            assert close.message == "cancelled: the payer cancelled this pointer"
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 0
+        assert await announcements(db, record) == []
+        assert await pulls_ended(db, 1) == ({("refused", "cancelled"): 1}, 0)
     await assert_ledger_sound(db)
 
 
@@ -309,6 +366,7 @@ async def test_a_second_pull_gives_up_after_its_lease_wait(db: Database) -> None
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 300_000
         assert [a["pullAmount"] for a in await announcements(db, record)] == ["300000"]
+        assert await pulls_ended(db, 2) == ({("partial", ""): 1, ("refused", "sender-busy"): 1}, 3)
     await assert_ledger_sound(db)
 
 
@@ -341,6 +399,7 @@ async def test_a_pull_that_lost_its_sender_lease_at_a_reservation_stops_and_sett
         assert {state for _, _, state in await stream_grants(db, record)} == {"settled"}
         [announced] = await announcements(db, record)  # once, at the end: not for the grants settled before
         assert announced["pullAmount"] == "300000"
+        assert await pulls_ended(db, 1) == ({("failed", ""): 1}, 3)
         assert await sender(db, record) == "another-instance"  # not released by the pull that lost it
     await assert_ledger_sound(db)
 
