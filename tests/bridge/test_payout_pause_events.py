@@ -13,7 +13,7 @@ import pytest
 from spsp_pull.bridge.network import Network
 from spsp_pull.bridge.service import Bridge
 from spsp_pull.domain.clock import ManualClock
-from spsp_pull.store import outbox, pointers
+from spsp_pull.store import models, outbox, pointers
 from spsp_pull.store.database import Database
 from tests.bridge import factories, harness
 from tests.bridge.api_harness import PayoutApi, serve
@@ -51,7 +51,7 @@ async def messages(api: PayoutApi, token: str) -> list[tuple[str, dict[str, Any]
     found = []
     async with api.context.db.read() as session:
         for message_id, event, _ in await outbox.messages_for_pointer(api.context.db, record.id):
-            row = await session.get_one(outbox.models.WebhookMessage, message_id)
+            row = await session.get_one(models.WebhookMessage, message_id)
             found.append((event, {**json.loads(row.body), "_to": row.url}))
     return found
 
