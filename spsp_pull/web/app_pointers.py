@@ -7,6 +7,7 @@ refusal shows the API's message for the same code."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,7 +189,6 @@ async def _pointer_page(
     session: SignedIn,
     *,
     error: InputError | None = None,
-    cycles: str | None = None,
     status: int = 200,
 ) -> web.StreamResponse:
     ctx = context(request)
@@ -207,13 +207,15 @@ async def _pointer_page(
             "title": record.description or record.token,
             "pointer": summarize(record, ctx.clock.now()),
             "payment_pointer": ctx.config.pointer(record.token),
+            "metadata_text": None
+            if record.metadata is None
+            else json.dumps(record.metadata, ensure_ascii=False),
             "versions": await pointers.pointer_versions(ctx.db, record.id),
             "pulls": await pointers.pointer_pulls(ctx.db, record.id),
             "payouts": payout_items,
             "payouts_enabled": ctx.bridge is not None,
             "deliveries": await _deliveries(request, record),
             "error": error,
-            "cycles_value": str(record.terms.cycles) if cycles is None else cycles,
         },
         status=status,
     )
@@ -238,10 +240,47 @@ async def _deliveries(request: web.Request, record: PointerRecord) -> list[Webho
     return found
 
 
+@page
+async def extend_form(request: web.Request, session: SignedIn) -> web.StreamResponse:
+    return await _extend_page(request, session, None, None)
+
+
 @action
 async def extend(request: web.Request, session: SignedIn, form: Form) -> web.StreamResponse:
     cycles = _text(form, "cycles")
-    return await _change(request, session, {"cycles": cycles}, "extended", cycles=cycles)
+    token = request.match_info["token"]
+    try:
+        await update_for(context(request), session.account.id, token, {"cycles": cycles})
+    except PointerNotFound:
+        return await not_found(request, session)
+    except InputError as error:
+        return await _extend_page(request, session, cycles, error, status=error.status)
+    raise done(f"/app/pointers/{token}", "extended")
+
+
+async def _extend_page(
+    request: web.Request,
+    session: SignedIn,
+    cycles: str | None,
+    error: InputError | None,
+    *,
+    status: int = 200,
+) -> web.StreamResponse:
+    record = await _owned(request, session)
+    if record is None:
+        return await not_found(request, session)
+    return await render_app(
+        request,
+        session,
+        "app/extend.html",
+        {
+            "title": "Extend",
+            "pointer": summarize(record, context(request).clock.now()),
+            "cycles_value": str(record.terms.cycles) if cycles is None else cycles,
+            "error": error,
+        },
+        status=status,
+    )
 
 
 @action
@@ -255,12 +294,7 @@ async def resume(request: web.Request, session: SignedIn, form: Form) -> web.Str
 
 
 async def _change(
-    request: web.Request,
-    session: SignedIn,
-    body: dict[str, object],
-    notice: str,
-    *,
-    cycles: str | None = None,
+    request: web.Request, session: SignedIn, body: dict[str, object], notice: str
 ) -> web.StreamResponse:
     token = request.match_info["token"]
     try:
@@ -268,7 +302,7 @@ async def _change(
     except PointerNotFound:
         return await not_found(request, session)
     except InputError as error:
-        return await _pointer_page(request, session, error=error, cycles=cycles, status=error.status)
+        return await _pointer_page(request, session, error=error, status=error.status)
     raise done(f"/app/pointers/{token}", notice)
 
 

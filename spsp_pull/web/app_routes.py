@@ -20,6 +20,7 @@ def add_app_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/app/pointers/new", app_pointers.new)
     router.add_post("/app/pointers", app_pointers.create)
     router.add_get(POINTER, app_pointers.show)
+    router.add_get(f"{POINTER}/extend", app_pointers.extend_form)
     router.add_post(f"{POINTER}/extend", app_pointers.extend)
     router.add_post(f"{POINTER}/pause", app_pointers.pause)
     router.add_post(f"{POINTER}/resume", app_pointers.resume)

@@ -228,7 +228,12 @@ def _escaped(text: str) -> str:
 async def test_another_accounts_pointer_is_not_found(app_site: AppSite) -> None:
     theirs = await app_site.create_pointer(key=app_site.other_key)
     await app_site.sign_in()
-    for path in (f"/app/pointers/{theirs}", f"/app/pointers/{theirs}/cancel", "/app/pointers/no-such-token"):
+    for path in (
+        f"/app/pointers/{theirs}",
+        f"/app/pointers/{theirs}/cancel",
+        f"/app/pointers/{theirs}/extend",
+        "/app/pointers/no-such-token",
+    ):
         assert (await app_site.get(path)).status == 404, path
     token = csrf_field(await app_site.page("/app/"))
     for action, form in (("extend", {"cycles": "1"}), ("cancel", {}), ("pause", {})):
