@@ -4,7 +4,10 @@ the payout pages of a server without a payout backend."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+from spsp_pull.store import outbox
+from spsp_pull.store.pointers import find_by_token
 from tests.web.app_client import AppSite, csrf_field
 
 _ROW_LINK = re.compile(r'<td><a href="/app/pointers/([^"]+)">')
@@ -48,3 +51,48 @@ async def test_payout_pages_without_a_payout_backend(app_site: AppSite) -> None:
     assert "new payout request" not in page
     response = await app_site.post("/app/payouts/approve", {"payout": "x", "csrf": csrf_field(page)})
     assert response.status == 503
+
+
+async def test_pointer_page_lists_webhook_messages_and_their_attempts(app_site: AppSite) -> None:
+    """What the outbox recorded for the pointer: each message with its event, state and every attempt
+    (status or error, as text even when the receiver's error is markup)."""
+    token = await app_site.create_pointer(description="With a webhook")
+    record = await find_by_token(app_site.context.db, token)
+    assert record is not None
+    now = app_site.clock.now()
+    async with app_site.context.db.write() as session:
+        for event in ("pull.completed", "pointer.updated"):
+            outbox.enqueue(
+                session,
+                url="https://hooks.example/in",
+                event=event,
+                body={"event": event},
+                now=now,
+                account_id=record.account_id,
+                pointer_id=record.id,
+            )
+    first, second = await outbox.messages_for_pointer(app_site.context.db, record.id)
+    for status, error, retry_at in ((None, "<b>refused</b>", now + timedelta(minutes=1)), (204, None, None)):
+        await outbox.record_attempt(
+            app_site.context.db,
+            first[0],
+            now=now,
+            delivered=status is not None,
+            status_code=status,
+            error=error,
+            duration_ms=5,
+            retry_at=retry_at,
+        )
+    await app_site.sign_in()
+    page = await app_site.page(f"/app/pointers/{token}")
+    section = page[page.index("Webhook deliveries") :]
+    rows = re.findall(r"<tr>\s*<td>([^<]+)</td>\s*<td>([^<]+)</td>(.*?)</tr>", section, re.DOTALL)
+    assert [(event, state) for event, state, _ in rows] == [
+        ("pointer.updated", "pending"),
+        ("pull.completed", "delivered"),
+    ]
+    assert "not tried yet" in rows[0][2]
+    attempts = rows[1][2]
+    assert "#1 " in attempts and "no answer — &lt;b&gt;refused&lt;/b&gt;" in attempts
+    assert "#2 " in attempts and ": 204" in attempts
+    assert second[1] == "pointer.updated"
