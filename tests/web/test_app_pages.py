@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from spsp_pull.store import outbox
 from spsp_pull.store.pointers import find_by_token
+from spsp_pull.web.headers import CONTENT_SECURITY_POLICY
 from tests.web.app_client import AppSite, csrf_field
 
 _ROW_LINK = re.compile(r'<td><a href="/app/pointers/([^"]+)">')
@@ -96,3 +97,12 @@ async def test_pointer_page_lists_webhook_messages_and_their_attempts(app_site: 
     assert "#1 " in attempts and "no answer — &lt;b&gt;refused&lt;/b&gt;" in attempts
     assert "#2 " in attempts and ": 204" in attempts
     assert second[1] == "pointer.updated"
+
+
+async def test_pages_are_never_cached_and_carry_the_security_headers(app_site: AppSite) -> None:
+    await app_site.sign_in()
+    for path in ("/app/sign-in", "/app/", "/app/keys", "/app/webhook"):
+        response = await app_site.client.get(path)
+        assert response.status == 200, path
+        assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, path
+        assert response.headers["Cache-Control"] == "no-store", path  # the secret and new keys included
