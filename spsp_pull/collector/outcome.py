@@ -38,6 +38,7 @@ class PointerOutcome:
     reason: str | None = None
     detail: str = ""
     recovered: bool = False
+    took: timedelta = timedelta(0)  # from its query to its outcome, records included
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -49,6 +50,7 @@ class PointerOutcome:
             "reason": self.reason,
             "detail": self.detail,
             "recovered": self.recovered,
+            "tookMs": self.took // timedelta(milliseconds=1),
         }
 
 

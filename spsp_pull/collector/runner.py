@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 import aiohttp
@@ -65,6 +66,11 @@ class Collector:
 
     async def collect(self, item: PointerItem, details: SpspDetails | None = None) -> PointerOutcome:
         """Pull what `item`'s pointer is owed now (`details`: its SPSP answer, if already asked)."""
+        started = self._clock.now()
+        outcome = await self._collect(item, details)
+        return replace(outcome, took=self._clock.now() - started)
+
+    async def _collect(self, item: PointerItem, details: SpspDetails | None) -> PointerOutcome:
         pointer = item.pointer
         try:
             if details is None:

@@ -15,20 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Collection
+import functools
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, event, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, create_engine, event, select
+from sqlalchemy.engine import URL, make_url
 
 from spsp_pull.store.types import Amount, UTCDateTime
 
-if TYPE_CHECKING:  # the SQL side is imported when a store is opened (subscribe keeps a JSON file instead)
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
 LOAD_BATCH = 1000
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,15 +102,17 @@ def _record(row: Any) -> CycleRecord:
 
 
 class SqlState:
-    """Records in `spsp_collect_state` of an SQLAlchemy database (sqlite+aiosqlite or postgresql+asyncpg)."""
+    """Records in `spsp_collect_state` of an SQLAlchemy database. PostgreSQL (postgresql+asyncpg) is used
+    through its async driver; SQLite through the plain driver in a worker thread, one hop per batch (a
+    commit through aiosqlite is many hops, each a wait for the thread on a busy machine)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, run: Runner, dialect: str) -> None:
+        self._run = run
         self._waiting: dict[str, tuple[CycleRecord, list[asyncio.Future[None]]]] = {}
         self._flusher: asyncio.Task[None] | None = None
         from sqlalchemy.dialects import postgresql, sqlite
 
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = insert(collect_state)
         updated = {c.name: statement.excluded[c.name] for c in collect_state.columns if c.name != "pointer"}
         self._upsert = statement.on_conflict_do_update(index_elements=["pointer"], set_=updated)
@@ -119,35 +120,29 @@ class SqlState:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, url: str) -> AsyncIterator[SqlState]:
-        """The store at `url`, its table created if need be; closed after."""
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        engine = create_async_engine(make_url(url))
-        if engine.dialect.name == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        try:
-            async with engine.begin() as connection:
-                await connection.run_sync(metadata.create_all)
-            store = cls(engine)
+        """The store at `url` (sqlite:///… with any driver, or postgresql+asyncpg://…), its table created if
+        need be; closed after."""
+        parsed = make_url(url)
+        async with _runner(parsed) as run:
+            await run(lambda connection: metadata.create_all(connection))
+            store = cls(run, parsed.get_backend_name())
             try:
                 yield store
             finally:
                 await store.drain()
-        finally:
-            await engine.dispose()
 
     async def load(self, pointers: Collection[str]) -> dict[str, CycleRecord]:
         wanted = list(pointers)
-        records: dict[str, CycleRecord] = {}
-        async with self._engine.connect() as connection:
+
+        def read(connection: Connection) -> dict[str, CycleRecord]:
+            records: dict[str, CycleRecord] = {}
             for start in range(0, len(wanted), LOAD_BATCH):
                 batch = wanted[start : start + LOAD_BATCH]
-                result = await connection.execute(
-                    select(collect_state).where(collect_state.c.pointer.in_(batch))
-                )
-                for row in result:
-                    records[row.pointer] = _record(row)
-        return records
+                rows = connection.execute(select(collect_state).where(collect_state.c.pointer.in_(batch)))
+                records.update((row.pointer, _record(row)) for row in rows)
+            return records
+
+        return await self._run(read)
 
     async def save(self, record: CycleRecord) -> None:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -157,6 +152,9 @@ class SqlState:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
         await asyncio.shield(done)
 
+    def _write(self, rows: list[dict[str, Any]], connection: Connection) -> None:
+        connection.execute(self._upsert, rows)
+
     async def drain(self) -> None:
         """Wait for the saves under way."""
         if self._flusher is not None:
@@ -165,9 +163,9 @@ class SqlState:
     async def _flush(self) -> None:
         while self._waiting:
             batch, self._waiting = self._waiting, {}
+            rows = [_row(record) for record, _ in batch.values()]
             try:
-                async with self._engine.begin() as connection:
-                    await connection.execute(self._upsert, [_row(record) for record, _ in batch.values()])
+                await self._run(functools.partial(self._write, rows))
             except Exception as exc:
                 for _, futures in batch.values():
                     for future in futures:
@@ -178,6 +176,45 @@ class SqlState:
                 for future in futures:
                     if not future.done():
                         future.set_result(None)
+
+
+class Runner(Protocol):
+    """Runs `work` with a connection, in one transaction."""
+
+    async def __call__(self, work: Callable[[Connection], _T]) -> _T: ...
+
+
+@contextlib.asynccontextmanager
+async def _runner(url: URL) -> AsyncIterator[Runner]:
+    """Runs a function of a connection in one transaction: in a thread (SQLite), or on the async driver."""
+    if url.get_backend_name() == "sqlite":
+        engine = create_engine(url.set(drivername="sqlite+pysqlite"))
+        event.listen(engine, "connect", _sqlite_pragmas)
+
+        def in_transaction(work: Callable[[Connection], _T]) -> _T:
+            with engine.begin() as connection:
+                return work(connection)
+
+        async def in_thread(work: Callable[[Connection], _T]) -> _T:
+            return await asyncio.to_thread(in_transaction, work)
+
+        try:
+            yield in_thread
+        finally:
+            engine.dispose()
+        return
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async_engine = create_async_engine(url)
+
+    async def on_driver(work: Callable[[Connection], _T]) -> _T:
+        async with async_engine.begin() as connection:
+            return await connection.run_sync(work)
+
+    try:
+        yield on_driver
+    finally:
+        await async_engine.dispose()
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

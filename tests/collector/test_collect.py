@@ -63,12 +63,16 @@ async def served(backend: str, tmp_path: Path) -> AsyncIterator[Served]:
             await server.assert_audit_clean()
 
 
-async def cancel(served: Served, pointer: str) -> None:
+async def change(served: Served, pointer: str, method: str, body: object = None) -> None:
+    """The payer's change (DELETE: cancel; PATCH with a body) of `pointer`."""
     token = pointer.rsplit("/", 1)[1]
     async with (
         aiohttp.ClientSession() as http,
-        http.delete(
-            f"{served.server.url}/pointers/{token}", headers={"Authorization": f"Bearer {ADMIN}"}
+        http.request(
+            method,
+            f"{served.server.url}/pointers/{token}",
+            json=body,
+            headers={"Authorization": f"Bearer {ADMIN}"},
         ) as response,
     ):
         assert response.status == 200, await response.text()
@@ -102,12 +106,13 @@ def check_schema(document: dict[str, Any]) -> None:
     assert summary["amount"].isdigit()
     assert summary["pointers"] == len(document["outcomes"]) == sum(summary[k] for k in kinds)
     for outcome in document["outcomes"]:
-        assert set(outcome) == {*OUTCOME_FIELDS, "cycle", "reason"}
+        assert set(outcome) == {*OUTCOME_FIELDS, "cycle", "reason", "tookMs"}
         assert all(type(outcome[k]) is t for k, t in OUTCOME_FIELDS.items())
         assert outcome["outcome"] in kinds
         assert outcome["amount"].isdigit() and outcome["target"].isdigit()
         assert outcome["cycle"] is None or type(outcome["cycle"]) is int
         assert outcome["reason"] is None or type(outcome["reason"]) is str
+        assert type(outcome["tookMs"]) is int and outcome["tookMs"] >= 0
 
 
 async def test_a_mixed_list(served: Served, tmp_path: Path) -> None:
@@ -118,7 +123,9 @@ async def test_a_mixed_list(served: Served, tmp_path: Path) -> None:
     outcome = await pull(taken, 1000, btp_url=served.btp("elsewhere"))
     assert outcome.complete
     cancelled = await served.pointer()
-    await cancel(served, cancelled)
+    await change(served, cancelled, "DELETE")
+    paused = await served.pointer()
+    await change(served, paused, "PATCH", {"paused": True})
     ended = await served.pointer(cap=True, start=isoformat_z(now - timedelta(days=2)))
     pending = await served.pointer(start=isoformat_z(now + timedelta(days=1)))
     unknown = f"{served.server.url}/no-such-pointer"
@@ -127,7 +134,8 @@ async def test_a_mixed_list(served: Served, tmp_path: Path) -> None:
         rows = csv.writer(out)
         rows.writerow(["pointer", "amount"])
         rows.writerows([[p, ""] for p in due])
-        rows.writerows([[own_amount, "400"], [taken, ""], [cancelled, ""], [ended, ""], [pending, ""]])
+        rows.writerows([[own_amount, "400"], [taken, ""], [cancelled, ""], [paused, ""], [ended, ""]])
+        rows.writerow([pending, ""])
         rows.writerows([[unknown, ""], ["not a pointer", ""], [due[0], ""]])
 
     status, document, err = await run_collect(served, listing, "--concurrency", "4")
@@ -139,6 +147,7 @@ async def test_a_mixed_list(served: Served, tmp_path: Path) -> None:
         own_amount,
         taken,
         cancelled,
+        paused,
         ended,
         pending,
         unknown,
@@ -149,6 +158,7 @@ async def test_a_mixed_list(served: Served, tmp_path: Path) -> None:
         own_amount: ("pulled", "400", None),
         taken: ("nothing-due", "0", "not-yet"),
         cancelled: ("cancelled", "0", "cancelled"),
+        paused: ("paused", "0", "paused"),
         ended: ("ended", "0", "ended"),
         pending: ("nothing-due", "0", "pending"),
         unknown: ("failed", "0", "not-found"),
