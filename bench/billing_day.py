@@ -113,13 +113,20 @@ async def completed_pulls(server: ServerProcess) -> int:
 
 
 async def run_collection(
-    urls: list[str], btp: str, concurrency: int, state_dir: Path, servers: list[ServerProcess]
+    urls: list[str],
+    btp: str,
+    concurrency: int,
+    state_dir: Path,
+    servers: list[ServerProcess],
+    connector_pid: int | None = None,
 ) -> dict[str, Any]:
-    """Collect `urls`; wall time, CPU per pull of each server and of this process, latency percentiles."""
+    """Collect `urls`; wall time, CPU per pull of each server (and of the connector, and of this process),
+    latency percentiles."""
     meters = [CpuMeter(server.pid) for server in servers]
+    connector = CpuMeter(connector_pid) if connector_pid is not None else None
     state_url = f"sqlite+aiosqlite:///{state_dir / unique_name('state')}.sqlite3"
     async with SqlState.open(state_url) as state:
-        for meter in meters:
+        for meter in meters + ([connector] if connector else []):
             meter.start()
         own_cpu = time.process_time()
         started = time.perf_counter()
@@ -128,7 +135,7 @@ async def run_collection(
         )
         wall = time.perf_counter() - started
         own_cpu = time.process_time() - own_cpu
-        for meter in meters:
+        for meter in meters + ([connector] if connector else []):
             meter.stop()
     pulled = [o for o in report.outcomes if o.kind is Kind.PULLED and o.amount == AMOUNT]
     latencies = [o.took.total_seconds() for o in pulled]
@@ -144,6 +151,9 @@ async def run_collection(
         "server_cpu_ms_per_pull": [round(1000 * m.seconds / max(1, len(pulled)), 2) for m in meters],
         "server_cpu_s": [round(m.seconds, 1) for m in meters],
         "collector_cpu_ms_per_pull": round(1000 * own_cpu / max(1, len(pulled)), 2),
+        "connector_cpu_ms_per_pull": round(1000 * connector.seconds / max(1, len(pulled)), 2)
+        if connector
+        else None,
         "latency_p50_ms": round(1000 * median(latencies), 1),
         "latency_p99_ms": round(1000 * percentile(latencies, 0.99), 1),
         "peak_concurrency": report.peak_concurrency,
@@ -166,21 +176,22 @@ async def billing_day(pointers: int, two_instance_pointers: int, concurrency: in
     results: dict[str, Any] = {"concurrency": concurrency}
     async with postgres_database() as (dsn, url), contextlib.AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        one = await start_ours(tmp / "one", embedded_btp=True, SPSP_DATABASE_URL=url)
-        stack.push_async_callback(one.stop)
-        started = time.perf_counter()
-        tokens = await insert_due_pointers(dsn, pointers)
-        results["insert_seconds"] = round(time.perf_counter() - started, 1)
-        results["before"] = await database_facts(dsn)
-        assert one.btp_port is not None
-        urls = [f"{one.url}/{token}" for token in tokens]
-        results["one_instance"] = await run_collection(
-            urls, btp_url(one.btp_port, unique_name("shop")), concurrency, tmp, [one]
-        )
-        results["one_instance"]["server_errors"] = server_errors(one)
-        results["one_instance"]["audit_seconds"] = await audit(one)
-        results["after_one"] = await database_facts(dsn)
-        await one.stop()
+        if pointers:
+            one = await start_ours(tmp / "one", embedded_btp=True, SPSP_DATABASE_URL=url)
+            stack.push_async_callback(one.stop)
+            started = time.perf_counter()
+            tokens = await insert_due_pointers(dsn, pointers)
+            results["insert_seconds"] = round(time.perf_counter() - started, 1)
+            results["before"] = await database_facts(dsn)
+            assert one.btp_port is not None
+            urls = [f"{one.url}/{token}" for token in tokens]
+            results["one_instance"] = await run_collection(
+                urls, btp_url(one.btp_port, unique_name("shop")), concurrency, tmp, [one]
+            )
+            results["one_instance"]["server_errors"] = server_errors(one)
+            results["one_instance"]["audit_seconds"] = await audit(one)
+            results["after_one"] = await database_facts(dsn)
+            await one.stop()
         if two_instance_pointers:
             connector = await stack.enter_async_context(JsConnector(disable_rate_limit=True))
             instances = []
@@ -193,7 +204,7 @@ async def billing_day(pointers: int, two_instance_pointers: int, concurrency: in
             tokens = await insert_due_pointers(dsn, two_instance_pointers)
             urls = [f"{instances[n % 2].url}/{token}" for n, token in enumerate(tokens)]
             run = await run_collection(
-                urls, connector.btp_url(unique_name("shop")), concurrency, tmp, instances
+                urls, connector.btp_url(unique_name("shop")), concurrency, tmp, instances, connector.pid
             )
             run["completed_per_instance"] = [await completed_pulls(s) for s in instances]
             run["audit_seconds"] = await audit(instances[0])
