@@ -1,6 +1,6 @@
 """Offline pull pointers: agreements a wallet signs itself as a JWT, verified here without any I/O.
 
-Accepted algorithms (DESIGN.md section 6):
+Accepted algorithms:
 
 * `HS256` with the secret the server shares with its wallet, compatible with the JavaScript pull server.
   These pointers belong to the admin account (`account_id` None). A `kid` that names a registered public

@@ -1,4 +1,4 @@
-"""Bitcoin / Lightning payouts of a pointer's allowance (DESIGN.md section 8).
+"""Bitcoin / Lightning payouts of a pointer's allowance.
 
 What the server wires in (imported lazily here, so that `spsp_pull.bridge.<module>` stays cheap to import):
 

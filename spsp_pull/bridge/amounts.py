@@ -51,5 +51,4 @@ class Msats:
     msat: int
 
 
-TransferAmount: TypeAlias = Sats | Msats
 Amount: TypeAlias = DebitUnits | Sats | Msats

@@ -60,7 +60,6 @@ class BridgeSettings:
     invoice_policy: InvoicePolicy = INVOICE_POLICY
     pay_time_limit: timedelta = timedelta(seconds=60)
     max_attempts: int = 3
-    lnurl_ttl: timedelta = timedelta(minutes=10)
     orphan_grace: timedelta = timedelta(minutes=5)
     max_batch: int = 200
     background: bool = True  # run the batcher, the Lightning dispatcher, the reconciler and expiry

@@ -1,6 +1,6 @@
 """The pull agreement: its versions, what it allows now, and how a change by the payer takes effect.
 
-Why the rules are what they are (DESIGN.md section 4):
+Why the rules are what they are:
 
 * Cycles are anchored: cycle k is `[origin + (k-1)·interval, origin + k·interval)`, every boundary
   computed from the schedule's origin (the start), so month-end agreements do not drift (Jan 31 gives

@@ -152,15 +152,6 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def lookup(self) -> AsyncIterator[AsyncSession]:
-        """For a single read statement: no transaction around it (saves the BEGIN and COMMIT round trips
-        on the hot query path)."""
-        async with self.engine.connect() as conn:
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
-                yield session
-
-    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits on success. Rows read with `lock()` stay locked until it ends."""
         if self._sqlite_write_lock is None:

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spsp_pull.domain import events
-from spsp_pull.domain.agreement import Changes, Terms, Usage, Version, current_cycle, rebase_usage, revise
+from spsp_pull.domain.agreement import Changes, Terms, Usage, Version, rebase_usage, revise
 from spsp_pull.domain.details_input import KEEP, NO_DETAIL_CHANGES, DetailChanges
 from spsp_pull.domain.errors import InputError
 from spsp_pull.store import models
@@ -298,10 +298,6 @@ async def lock_pointer(session: AsyncSession, *where: object) -> models.Pointer 
     write transaction already holds the database's write lock)."""
     query = select(models.Pointer).where(*where).with_for_update()  # type: ignore[arg-type]
     return (await session.scalars(query)).one_or_none()
-
-
-def cycle_now(record: PointerRecord, now: datetime) -> int:
-    return current_cycle(record.version, now)
 
 
 _POINTER_TABLE = cast(Table, models.Pointer.__table__)

@@ -313,6 +313,7 @@ async def test_idle_connections_close_after_the_keep_alive_timeout(api: Api) -> 
 VALID = get("/some-token", "Accept: application/spsp4+json")
 
 
+@pytest.mark.slow  # ~30 s: 150 connections each waited on until quiet
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # framing only: one backend is enough
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(

@@ -121,7 +121,6 @@ async def test_many_tasks_never_hold_more_than_the_allowance(db: Database, clock
 HAMMER = Path(__file__).with_name("hammer.py")
 
 
-@pytest.mark.parametrize("backend", ["postgres", "sqlite"], indirect=True)
 async def test_two_processes_never_hold_more_than_the_allowance(
     db_factory: DatabaseFactory, clock: ManualClock
 ) -> None:
