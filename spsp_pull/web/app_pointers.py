@@ -29,6 +29,7 @@ from spsp_pull.web.app_session import SignedIn
 STATES: tuple[State, ...] = ("pending", "active", "paused", "ended", "expired", "cancelled")
 PAGE_SIZE = 50
 SCAN_BATCH = 200
+MAX_SCAN_BATCHES = 10
 INTERVALS = (("P1D", "Every day"), ("P1W", "Every week"), ("P1M", "Every month"), ("P1Y", "Every year"))
 RECENT_DELIVERIES = 20
 # The creation form's fields, named as in the API's body.
@@ -96,23 +97,25 @@ async def index(request: web.Request, session: SignedIn) -> web.StreamResponse:
     after_id = int(cursor) if cursor.isdigit() and len(cursor) < 19 else None
     now = ctx.clock.now()
     shown: list[PointerSummary] = []
+    # The state is a matter of time, so it is filtered here, a batch at a time; a page reads at most
+    # MAX_SCAN_BATCHES of them (then "Next page" goes on from where it stopped).
     more = False
-    # A bounded scan: the state is a matter of time, so it is filtered here, a batch at a time.
-    while len(shown) < PAGE_SIZE:
+    for _ in range(MAX_SCAN_BATCHES):
         batch = await pointers.list_pointers(ctx.db, session.account.id, after_id=after_id, limit=SCAN_BATCH)
         for record in batch:
-            summary = summarize(record, now)
             after_id = record.id
+            summary = summarize(record, now)
             if not wanted or summary.state == wanted:
                 shown.append(summary)
                 if len(shown) == PAGE_SIZE:
                     break
-        if len(batch) < SCAN_BATCH:
+        if len(batch) < SCAN_BATCH and len(shown) < PAGE_SIZE:
+            break
+        if len(shown) == PAGE_SIZE:
+            more = bool(await pointers.list_pointers(ctx.db, session.account.id, after_id=after_id, limit=1))
             break
     else:
         more = True
-    if len(shown) == PAGE_SIZE and not more:
-        more = bool(await pointers.list_pointers(ctx.db, session.account.id, after_id=after_id, limit=1))
     return await render_app(
         request,
         session,

@@ -6,8 +6,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
+
 from spsp_pull.store import outbox
 from spsp_pull.store.pointers import find_by_token
+from spsp_pull.web import app_pointers
 from spsp_pull.web.headers import CONTENT_SECURITY_POLICY
 from tests.web.app_client import AppSite, csrf_field
 
@@ -106,3 +109,25 @@ async def test_pages_are_never_cached_and_carry_the_security_headers(app_site: A
         assert response.status == 200, path
         assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY, path
         assert response.headers["Cache-Control"] == "no-store", path  # the secret and new keys included
+
+
+async def test_pointer_list_reads_a_bounded_number_of_pointers_a_page(
+    app_site: AppSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rare state among many pointers: each page reads at most MAX_SCAN_BATCHES batches, and its "Next
+    page" goes on from there, so following the links shows every match once, in order."""
+    monkeypatch.setattr(app_pointers, "SCAN_BATCH", 10)
+    monkeypatch.setattr(app_pointers, "MAX_SCAN_BATCHES", 2)
+    tokens = [await app_site.create_pointer() for _ in range(70)]
+    cancelled = [tokens[5], tokens[50], tokens[69]]
+    for token in cancelled:
+        assert (await app_site.client.delete(f"/pointers/{token}", headers=app_site.auth())).status == 200
+    await app_site.sign_in()
+    seen: list[list[str]] = []
+    path: str | None = "/app/?state=cancelled"
+    while path is not None and len(seen) < 10:
+        page = await app_site.page(path)
+        seen.append(listed(page))
+        found = _NEXT.search(page)
+        path = None if found is None else found.group(1).replace("&amp;", "&")
+    assert seen == [[tokens[5]], [], [tokens[50]], [tokens[69]]]
