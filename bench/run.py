@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import http_api, pulls, scale
+from bench import collect, http_api, pulls, scale
 from tests.interop.harness import JS_DIR, MONEYD_DIR, select_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
-GROUPS = ("connector", "direct", "http", "scale")
+GROUPS = ("connector", "direct", "http", "scale", "collect")
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class Sizes:
     scale_large: int = 1_000_000
     scale_queries: int = 20_000
     balance_calls: int = 5000
+    collect_pulls: int = 300  # one-packet pulls per run, our collector vs the JS pullers
+    collect_concurrency: int = 50
 
 
 SMOKE = Sizes(
@@ -66,6 +68,8 @@ SMOKE = Sizes(
     scale_large=1000,
     scale_queries=300,
     balance_calls=100,
+    collect_pulls=20,
+    collect_concurrency=5,
 )
 
 
@@ -211,6 +215,13 @@ async def run_groups(
                 sizes.scale_small, sizes.scale_large, sizes.scale_queries, sizes.concurrency
             )
             results["scale"] = [asdict(r) for r in latency]
+    if "collect" in groups:
+        log(f"collect: {sizes.collect_pulls} pulls, our collector vs the JS pullers")
+        results["collect"] = _summaries(
+            await collect.collector_vs_js(
+                sizes.batches, sizes.collect_pulls, sizes.collect_concurrency, sizes.pull_amount, sizes.warmup
+            )
+        )
     return results
 
 
@@ -352,6 +363,16 @@ def table(results: dict[str, Any], sizes: Sizes) -> list[str]:
             row(name, "requests/s", ceiling["queries_per_s"], js["queries_per_s"], 0, "", None)
             cpu = ceiling["server_cpu_ms_per_query"]
             row(name, "server CPU ms per request", cpu, js["server_cpu_ms_per_query"], 3, "", None)
+    if "collect" in results:
+        ours, js = results["collect"]["ours"], results["collect"]["js"]
+        name = (
+            f"Collector: {sizes.collect_pulls} pulls of {sizes.pull_amount:,}, "
+            f"{sizes.collect_concurrency} at once (ours: `spsp_pull.collector` over one BTP connection, "
+            "embedded endpoint; JS: its pullers, one BTP account per pull, direct-BTP server)"
+        )
+        met = ours["pulls_per_s"] >= 5 * js["pulls_per_s"]
+        row(name, "completed pulls/s", ours["pulls_per_s"], js["pulls_per_s"], 1, ">= 5x", met)
+        row(name, "server CPU ms per pull", *_per_pull(ours, js), 2, "", None)
     lines = [
         "| scenario | measure | ours | JS | ours / JS | target | |",
         "|---|---|---|---|---|---|---|",

@@ -35,6 +35,7 @@ def test_bench_smoke_runs_every_scenario() -> None:
     for row in (
         "Large pull through moneyd",
         "Many pulls through moneyd",
+        "Short pulls through moneyd",
         "Direct large pull",
         "Direct, ours end to end",
         "Direct many pulls",
@@ -43,6 +44,7 @@ def test_bench_smoke_runs_every_scenario() -> None:
         "HTTP ceiling: aiohttp app",
         "HTTP ceiling: do-nothing asyncio.Protocol",
         "10 years in",
+        "Collector: ",
         "## Machine and versions",
     ):
         assert row in out, f"{row!r} missing from the smoke table:\n{out[-4000:]}"
