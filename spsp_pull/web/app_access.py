@@ -105,6 +105,7 @@ async def render_app(
         {
             "account": session.account,
             "nav": NAVIGATION,
+            "current_path": request.path,
             "new_payout_requests": new_requests,
             "messages": messages,
             **page_context,

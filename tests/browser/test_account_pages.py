@@ -130,6 +130,9 @@ async def test_list_links_by_description_or_token(site: Site, tab: Tab) -> None:
     await expect(tab.page.get_by_role("link", name=unnamed["token"])).to_be_visible()
     await expect(rows.nth(0)).to_contain_text("active")
     await expect(rows.nth(0)).to_contain_text("10.00 USD")
+    navigation = tab.page.get_by_role("navigation")
+    await expect(navigation.get_by_role("link", name="Pointers")).to_have_attribute("aria-current", "page")
+    await expect(navigation.locator("[aria-current]")).to_have_count(1)
 
 
 # -- payouts -------------------------------------------------------------------------------------------
