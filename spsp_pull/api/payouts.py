@@ -29,10 +29,10 @@ from spsp_pull.bridge.amounts import Rail
 from spsp_pull.bridge.inputs import RAILS, parse_offer_request
 from spsp_pull.bridge.lnurl import LnurlError, encode_lnurl, lnurlw_uri
 from spsp_pull.bridge.service import Bridge, BridgeNotReady
-from spsp_pull.bridge.states import PayoutStatus
 from spsp_pull.bridge.views import event_view, payout_view
 from spsp_pull.domain.clock import parse_timestamp
 from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.states import PayoutStatus
 from spsp_pull.store import payouts as store
 from spsp_pull.store.accounts import new_signing_secret
 from spsp_pull.store.payouts import PayoutFilter, PayoutRecord

@@ -22,8 +22,6 @@ from spsp_pull.bridge.settings import PAYOUT_LEASE
 from spsp_pull.bridge.states import (
     TERMINAL,
     Effect,
-    PayoutStatus,
-    ReservationState,
     Trigger,
     advance,
     can,
@@ -34,6 +32,7 @@ from spsp_pull.domain import events
 from spsp_pull.domain.agreement import Version, paused
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.pull_refusal import paused_refusal
+from spsp_pull.domain.states import PayoutStatus, ReservationState
 from spsp_pull.store import allowance_low, models, pointers, reservations
 from spsp_pull.store import payouts as store
 from spsp_pull.store.database import Database, after_commit

@@ -21,9 +21,10 @@ from spsp_pull.bridge.invoice import parse_invoice
 from spsp_pull.bridge.ledger import PayoutLedger, seen
 from spsp_pull.bridge.network import Network
 from spsp_pull.bridge.settings import BridgeSettings
-from spsp_pull.bridge.states import PayoutStatus, Trigger, after_not_sent
+from spsp_pull.bridge.states import Trigger, after_not_sent
 from spsp_pull.domain.clock import Clock
 from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.states import PayoutStatus
 from spsp_pull.store import models
 from spsp_pull.store import payouts as store
 from spsp_pull.store.database import Database

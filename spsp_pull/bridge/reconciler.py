@@ -21,8 +21,9 @@ from spsp_pull.bridge.batcher import Batcher
 from spsp_pull.bridge.ledger import PayoutLedger, unbatched
 from spsp_pull.bridge.lightning_dispatch import LightningDispatcher
 from spsp_pull.bridge.settings import BridgeSettings
-from spsp_pull.bridge.states import PayoutStatus, Trigger
+from spsp_pull.bridge.states import Trigger
 from spsp_pull.domain.clock import Clock
+from spsp_pull.domain.states import PayoutStatus
 from spsp_pull.store import payouts as store
 from spsp_pull.store.database import Database
 

@@ -20,17 +20,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 
 from spsp_pull.bridge.backends.outcomes import Failed, Outcome, Succeeded, Unknown
-
-
-class PayoutStatus(StrEnum):
-    NEW = "NEW"
-    QUEUED = "QUEUED"
-    IN_FLIGHT = "IN_FLIGHT"
-    SENT = "SENT"
-    CONFIRMED = "CONFIRMED"
-    EXPIRED = "EXPIRED"
-    CANCELLED = "CANCELLED"
-    FAILED = "FAILED"
+from spsp_pull.domain.states import PayoutStatus, ReservationState
 
 
 class Trigger(StrEnum):
@@ -85,10 +75,6 @@ _TABLE: dict[tuple[PayoutStatus, Trigger], tuple[PayoutStatus, Effect]] = {
 TERMINAL = frozenset({S.CONFIRMED, S.EXPIRED, S.CANCELLED, S.FAILED})
 """No trigger leaves these. (A Lightning payout also ends at SENT: it has no confirmations.)"""
 
-ACTIVE = frozenset({S.NEW, S.QUEUED, S.IN_FLIGHT, S.SENT, S.CONFIRMED})
-"""Statuses in which a payout still stands for its destination (a second one to the same invoice is
-refused while one of these exists)."""
-
 
 def advance(status: PayoutStatus, trigger: Trigger) -> Transition:
     """The transition `trigger` makes from `status`; IllegalTransition if there is none."""
@@ -102,18 +88,12 @@ def can(status: PayoutStatus, trigger: Trigger) -> bool:
     return (status, trigger) in _TABLE
 
 
-class ReservationState(StrEnum):
-    NONE = "none"
-    OPEN = "open"
-    SETTLED = "settled"
-    RELEASED = "released"
-
-
-def reservation_for(status: PayoutStatus) -> ReservationState:
-    """Where the payout's reservation must stand once the payout is in `status` (the reconciler closes
-    reservations that lag behind their payout, e.g. after a crash between the two writes)."""
+def reservation_for(status: PayoutStatus) -> ReservationState | None:
+    """Where the payout's reservation must stand once the payout is in `status`, None: it holds none (the
+    reconciler closes reservations that lag behind their payout, e.g. after a crash between the two
+    writes)."""
     if status in (S.NEW, S.EXPIRED):
-        return ReservationState.NONE
+        return None
     if status in (S.QUEUED, S.IN_FLIGHT):
         return ReservationState.OPEN
     if status in (S.SENT, S.CONFIRMED):

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -18,7 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from spsp_pull.store.types import Amount, UTCDateTime
+from spsp_pull.domain.states import PayoutStatus, PullKind, ReservationKind, ReservationState
+from spsp_pull.store.types import Amount, StateColumn, UTCDateTime, allowed
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -177,16 +179,21 @@ class Reservation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pointer_id: Mapped[int] = mapped_column(ForeignKey("pointers.id"), index=True)
     amount: Mapped[int] = mapped_column(Amount)
-    kind: Mapped[str] = mapped_column(String(10))  # "stream" or "payout"
+    kind: Mapped[ReservationKind] = mapped_column(StateColumn(ReservationKind, 10))
     version: Mapped[int] = mapped_column(Integer)
     cycle: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(10))  # "open", "settled", "released", "recovered"
+    # a ReservationState member when read (a StrEnum: the code compares it with its text)
+    state: Mapped[str] = mapped_column(StateColumn(ReservationState, 10))
     settled: Mapped[int] = mapped_column(Amount)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_reservations_open", "state", "lease_until"),)
+    __table_args__ = (
+        Index("ix_reservations_open", "state", "lease_until"),
+        CheckConstraint(allowed("kind", ReservationKind), name="kind"),
+        CheckConstraint(allowed("state", ReservationState), name="state"),
+    )
 
 
 class Pull(Base):
@@ -198,11 +205,14 @@ class Pull(Base):
     pointer_id: Mapped[int] = mapped_column(ForeignKey("pointers.id"))
     reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"), nullable=True)
     amount: Mapped[int] = mapped_column(Amount)
-    kind: Mapped[str] = mapped_column(String(10))  # "stream", "payout", "recovered"
+    kind: Mapped[PullKind] = mapped_column(StateColumn(PullKind, 10))
     cycle: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_pulls_pointer", "pointer_id", "id"),)
+    __table_args__ = (
+        Index("ix_pulls_pointer", "pointer_id", "id"),
+        CheckConstraint(allowed("kind", PullKind), name="kind"),
+    )
 
 
 class PushPayment(Base):
@@ -321,7 +331,7 @@ class Payout(Base):
     asset_code: Mapped[str] = mapped_column(String(12))
     asset_scale: Mapped[int] = mapped_column(Integer)
     rate: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(12))
+    status: Mapped[PayoutStatus] = mapped_column(StateColumn(PayoutStatus, 12))
     reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"), nullable=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("payout_batches.id"), nullable=True, index=True)
     vout: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -346,6 +356,7 @@ class Payout(Base):
         Index("ix_payouts_pointer", "pointer_id", "id"),
         Index("ix_payouts_account", "account_id", "id"),
         Index("ix_payouts_work", "status", "rail", "id"),
+        CheckConstraint(allowed("status", PayoutStatus), name="status"),
     )
 
 

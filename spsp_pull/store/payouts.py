@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from spsp_pull.domain.states import PayoutStatus
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
 
@@ -191,7 +192,7 @@ async def lock_payout(session: AsyncSession, payout_id: int) -> models.Payout | 
     return (await session.scalars(query)).one_or_none()
 
 
-def set_status(row: models.Payout, status: str, *, now: datetime, live: bool, final: bool) -> None:
+def set_status(row: models.Payout, status: PayoutStatus, *, now: datetime, live: bool, final: bool) -> None:
     """Move the row to `status`; a payout that no longer stands for its invoice frees the invoice for
     another payout (`live=False`), and a final one records when it ended."""
     row.status = status

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 AMOUNT_DIGITS = 40
+S = TypeVar("S", bound=StrEnum)
 
 
 class Amount(TypeDecorator[int]):
@@ -59,3 +61,26 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StateColumn(TypeDecorator[S]):
+    """A `StrEnum` stored as its value (text); a value read back is the member again."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, states: type[S], length: int) -> None:
+        super().__init__(length)
+        self.states = states
+        self.length = length
+
+    def process_bind_param(self, value: S | str | None, dialect: Dialect) -> Any:
+        return None if value is None else self.states(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> S | None:
+        return None if value is None else self.states(value)
+
+
+def allowed(column: str, states: type[StrEnum]) -> str:
+    """The SQL of a CHECK constraint that `column` holds one of the values of `states`."""
+    return f"{column} IN ({', '.join(repr(state.value) for state in states)})"

@@ -12,7 +12,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from spsp_pull.api.context import context
-from spsp_pull.bridge.states import PayoutStatus
+from spsp_pull.domain.states import PayoutStatus
 from spsp_pull.store import payouts
 from spsp_pull.web import csrf
 from spsp_pull.web.app_session import SignedIn, signed_in

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from spsp_pull.api.context import context
 from spsp_pull.bridge.service import Bridge
-from spsp_pull.bridge.states import PayoutStatus
 from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.states import PayoutStatus
 from spsp_pull.store import payouts, pointers
 from spsp_pull.store.payouts import PayoutRecord
 from spsp_pull.store.records import PointerRecord

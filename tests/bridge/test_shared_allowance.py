@@ -15,6 +15,7 @@ from spsp_pull.bridge.network import Network
 from spsp_pull.bridge.settings import PAYOUT_LEASE
 from spsp_pull.bridge.states import Trigger
 from spsp_pull.domain.clock import ManualClock
+from spsp_pull.domain.states import PayoutStatus
 from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store.database import Database
 from tests.bridge import factories, harness
@@ -131,7 +132,7 @@ async def test_a_status_written_before_its_reservation_closed_is_caught_up(
         sent = await harness.offer(bridge, pointer, ADDRESS, amount=DebitUnits(3_000), auto_approve=True)
         failed = await harness.offer(bridge, pointer, ADDRESS, amount=DebitUnits(2_000), auto_approve=True)
         async with db.write() as session:
-            for payout_id, status in ((sent.id, "SENT"), (failed.id, "FAILED")):
+            for payout_id, status in ((sent.id, PayoutStatus.SENT), (failed.id, PayoutStatus.FAILED)):
                 row = (
                     await session.scalars(select(models.Payout).where(models.Payout.id == payout_id))
                 ).one()
