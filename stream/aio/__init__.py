@@ -5,5 +5,4 @@ btp_client     `BtpClient`: a BTP 2.0 client with authentication, IL-DCP and rec
 btp_server     `BtpServer`: a mini-accounts-style BTP endpoint with per-client accounts
 btp_session    one BTP websocket: request correlation and incoming Prepares (shared by both)
 accounts       mini-accounts rules: account names, pinned tokens, routing by address
-ilp_over_http  ILP over HTTP (RFC 0035), an aiohttp route and client
 """

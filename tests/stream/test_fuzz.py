@@ -21,13 +21,11 @@ from stream.crypto import StreamKeys
 from stream.errors import DecodeError
 from stream.oer import U64_MAX, Reader, Writer, encode_length_prefix, encode_var_octet_string, encode_var_uint
 from stream.packet import StreamPacket, decrypt_packet, encrypt_packet
-from stream.server_address import ServerSecret, decode_token_segment, token_segment
 from tests.stream.vectors import load, unhex
 
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 KEYS = StreamKeys(unhex(load("stream_crypto.json")["sharedSecret"]))
-SERVER = ServerSecret(unhex(load("stream_server_address.json")["serverSecret"]))
 
 # --- corpora of valid encodings, from the vectors ----------------------------------------------------------
 
@@ -69,7 +67,6 @@ ENCRYPTED_CORPUS = (
 )
 ILDCP_CORPUS = (unhex(load("ildcp.json")["response"]["hex"]),)
 ILDCP_DATA_CORPUS = (unhex(load("ildcp.json")["response"]["dataHex"]),)
-TOKEN_CORPUS = (unhex(load("stream_server_address.json")["token"]),)
 OER_CORPUS = tuple(unhex(v["hex"]) for v in load("oer.json")["varuint"]) + tuple(
     encode_length_prefix(v["length"]) + bytes(v["length"]) for v in load("oer.json")["lengthPrefix"]
 )
@@ -161,7 +158,6 @@ TARGETS: dict[str, Target] = {
     "packet.decrypt_packet": Target(
         partial(decrypt_packet, KEYS), ENCRYPTED_CORPUS, partial(encrypt_packet, KEYS)
     ),
-    "server_address.open_token": Target(SERVER.open_token, TOKEN_CORPUS),
 }
 
 
@@ -225,7 +221,6 @@ def _systematic_mutations(data: bytes) -> Iterator[bytes]:
         ("btp.decode", BTP_CORPUS),
         ("packet.decode", STREAM_CORPUS),
         ("ildcp.decode_response", ILDCP_CORPUS),
-        ("server_address.open_token", TOKEN_CORPUS),
     ],
 )
 def test_every_truncation_and_single_byte_change_of_the_vectors(name: str, corpus: tuple[bytes, ...]) -> None:
@@ -236,9 +231,6 @@ def test_every_truncation_and_single_byte_change_of_the_vectors(name: str, corpu
 
 
 TEXT_DECODERS: dict[str, Callable[[str], object]] = {
-    "server_address.open_address": partial(SERVER.open_address, "private.moneyd.local.s"),
-    "server_address.token_segment": partial(token_segment, "g.server"),
-    "server_address.decode_token_segment": decode_token_segment,
     "address.validate_address": address.validate_address,
     "ilp.parse_timestamp": ilp.parse_timestamp,
 }
@@ -347,13 +339,3 @@ def test_frame_round_trip(value: frames.Frame) -> None:
 @given(value=st.builds(ildcp.IldcpResponse, addresses, u8, texts))
 def test_ildcp_round_trip(value: ildcp.IldcpResponse) -> None:
     assert ildcp.decode_response(ilp.encode(ildcp.response_fulfill(value))) == value
-
-
-@FUZZ
-@given(tag=ascii_texts, server_address=addresses)
-def test_server_address_round_trip(tag: str, server_address: str) -> None:
-    issued = SERVER.issue(server_address, tag)
-    token, opened = SERVER.open_address(server_address, issued.destination_account)
-    assert token == issued.token
-    assert opened.connection_tag == tag
-    assert SERVER.shared_secret(token) == issued.shared_secret

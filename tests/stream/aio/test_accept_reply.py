@@ -2,16 +2,12 @@
 fulfillment. Every link (BTP client, BTP server, ILP over HTTP) refuses the others, so a sender never counts
 them as paid."""
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from stream import ilp
 from stream.aio.btp_server import BtpServer
-from stream.aio.ilp_over_http import IlpOverHttp
 from stream.aio.plugin import accept_reply
 from tests.stream.aio.conftest import ClientFactory
 from tests.stream.aio.helpers import SERVER_ADDRESS, echo, prepare_to
@@ -72,26 +68,3 @@ async def test_btp_server_refuses_a_wrong_fulfillment_from_a_client(
     assert (reply.code, reply.triggered_by) == ("F05", SERVER_ADDRESS)
     client.set_handler(echo)
     assert isinstance(await server.send(prepare_to(f"{SERVER_ADDRESS}.alice")), ilp.Fulfill)
-
-
-@pytest.fixture
-async def http_peer() -> AsyncIterator[tuple[IlpOverHttp, str]]:
-    link = IlpOverHttp("http://127.0.0.1:1/unused", address="private.peer")
-    app = web.Application()
-    app.router.add_post("/ilp", link.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield link, str(server.make_url("/ilp"))
-    await server.close()
-    await link.close()
-
-
-async def test_ilp_over_http_refuses_a_wrong_fulfillment(http_peer: tuple[IlpOverHttp, str]) -> None:
-    peer, url = http_peer
-    peer.set_handler(wrong_fulfillment)
-    async with IlpOverHttp(url, address=SENDER) as sender:
-        reply = await sender.send(prepare_to("private.peer.x"))
-        assert isinstance(reply, ilp.Reject)
-        assert (reply.code, reply.triggered_by) == ("F05", SENDER)
-        peer.set_handler(echo)
-        assert isinstance(await sender.send(prepare_to("private.peer.x")), ilp.Fulfill)
