@@ -119,7 +119,7 @@ class PullSession:
                 turn = turn or self._turn_due()
                 continue
             turn = True
-            log.debug("pointer %d: %s", self._pointer.id, event)  # pragma: no mutate block
+            log.debug("pointer %d: %s", self._pointer.id, event)  # pragma: no mutate
             if isinstance(event, StreamOpened) and event.by_remote and self._stream_id is None:
                 self._stream_id = event.stream_id
             elif isinstance(event, StreamOpened) and event.by_remote:
@@ -169,7 +169,7 @@ class PullSession:
             await self._send_loop()
         except Exception:
             failed = True
-            log.exception("pull on pointer %d failed", self._pointer.id)  # pragma: no mutate block
+            log.exception("pull on pointer %d failed", self._pointer.id)  # pragma: no mutate
             self._conn.close(error_code=2, message="internal error")
             self._kick()
         finally:
@@ -178,9 +178,7 @@ class PullSession:
                 await self._close_grants(final=True)
             except Exception:
                 # The grants stay open; recovery debits them in full once their lease runs out.
-                log.exception(  # pragma: no mutate block
-                    "pull on pointer %d: settling failed", self._pointer.id
-                )
+                log.exception("pull on pointer %d: settling failed", self._pointer.id)  # pragma: no mutate
             self._db.metrics.pull_ended(
                 failed=failed,
                 wanted_more=self._wanted_more(),
@@ -255,14 +253,11 @@ class PullSession:
         and reserves afresh under the terms as they now stand (nothing, after a cancel)."""
         self._checked_at = self._clock.now()
         self._packets_at_check = self.packets
-        record = await pointers.find_by_id(self._db, self._pointer.id)
-        number = self._version + 1 if record is None else record.version.number
-        if number != self._version:
-            log.info(  # pragma: no mutate block
-                "pointer %d: the agreement changed during the pull", self._pointer.id
-            )
+        record = await pointers.find_by_id(self._db, self._pointer.id)  # never None: pointers stay
+        if record is not None and record.version.number != self._version:
+            log.info("pointer %d: the agreement changed mid-pull", self._pointer.id)  # pragma: no mutate
             self._terms_changed = True
-            self._version = number
+            self._version = record.version.number
 
     async def _end_message(self) -> str:
         """What the stream's close says: why nothing was sent, when nothing was (from the agreement as it
@@ -321,15 +316,11 @@ class PullSession:
         try:
             await reservations.extend_leases(self._db, self._budget.open_reservation_ids, until=now + lease)
         except ReservationClosed:
-            log.warning(  # pragma: no mutate block
-                "pointer %d: a reservation was recovered while in use", self._pointer.id
-            )
+            log.warning("pointer %d: a grant was recovered in use", self._pointer.id)  # pragma: no mutate
             self._exhausted = True
         except Exception:
             # Covered either way: recovery debits a grant in full.
-            log.exception(  # pragma: no mutate block
-                "pointer %d: keeping the reservations failed", self._pointer.id
-            )
+            log.exception("pointer %d: keeping the grants failed", self._pointer.id)  # pragma: no mutate
         self._kept_at = now
 
     def _low_water(self, chunk: int) -> int:
@@ -397,9 +388,7 @@ class PullSession:
         self._has_lease = True
         self._lease_renewed = now
         self._count(used_up)
-        log.debug(  # pragma: no mutate block
-            "pointer %d: reserved %s of %d wanted", self._pointer.id, grant and grant.amount, want
-        )
+        log.debug("pointer %d: reserved %s of %d", self._pointer.id, grant, want)  # pragma: no mutate
         if grant is not None:
             self._budget.add_grant(grant.reservation_id, grant.amount)
             self._grant_times.append(now)
@@ -420,9 +409,9 @@ class PullSession:
         """Settle every open grant in one transaction; at the end of the pull (`final`) it announces the
         pull and releases the sender lease too. Only with nothing in flight (`_stop_sending() == 0`)."""
         if self._stop_sending():
-            raise AssertionError("grants closed with Prepares in flight")  # pragma: no mutate block
-        if self._budget.uncovered:
-            log.error(  # pragma: no mutate block
+            raise AssertionError("grants closed with Prepares in flight")  # pragma: no mutate
+        if self._budget.uncovered:  # pragma: no mutate block
+            log.error(
                 "pointer %d: %d delivered beyond the reservations", self._pointer.id, self._budget.uncovered
             )
         shares = self._budget.close_all()
@@ -461,9 +450,7 @@ class PullSession:
             self._count([share])
         except ReservationClosed:
             # The lease ran out and recovery debited the whole reservation: covered, but stop sending.
-            log.warning(  # pragma: no mutate block
-                "reservation %d was recovered while in use", share.reservation_id
-            )
+            log.warning("grant %d was recovered while in use", share.reservation_id)  # pragma: no mutate
             self._exhausted = True
 
     def _count(self, settled: list[GrantShare]) -> None:
