@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, TypeVar
 
 from spsp_pull.domain.clock import utc
@@ -55,6 +55,7 @@ from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.money import U64_MAX
 
 _T = TypeVar("_T")
+_TICK = timedelta(microseconds=1)  # the resolution of datetime
 State = Literal["pending", "active", "paused", "ended", "expired", "cancelled"]
 
 
@@ -394,8 +395,9 @@ def _cycles_granted(version: Version, last: int) -> int:
     if pause is None:
         return cycles
     first_withheld = _first_cycle_after(version, pause.since)
-    first_after = last + 1 if pause.until is None else _first_cycle_from(version, pause.until)
-    return cycles - max(0, min(last + 1, first_after) - first_withheld)
+    # The first cycle starting at or after the end is the first starting after the microsecond before it.
+    end = last + 1 if pause.until is None else min(last + 1, _first_cycle_after(version, pause.until - _TICK))
+    return cycles - max(0, end - first_withheld)
 
 
 def _grants(version: Version, c: int) -> bool:
@@ -408,14 +410,6 @@ def _first_cycle_after(version: Version, moment: datetime) -> int:
     if moment < version.anchor:
         return version.base_cycle
     return current_cycle(version, moment) + 1
-
-
-def _first_cycle_from(version: Version, moment: datetime) -> int:
-    """The first of this version's global cycles that starts at or after `moment`."""
-    if moment <= version.anchor:
-        return version.base_cycle
-    c = current_cycle(version, moment)
-    return c if global_cycle_window(version, c)[0] == moment else c + 1
 
 
 def _expired(terms: Terms, now: datetime) -> bool:

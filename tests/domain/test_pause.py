@@ -84,23 +84,27 @@ def test_without_cap_the_paused_cycles_add_nothing_and_the_rest_carries_over() -
     assert pointer.available(CYCLE[6]) == 270  # cycles 4 and 5; the agreement still ends after cycle 5
 
 
-def test_a_pause_ends_by_itself_at_resumes_at() -> None:
-    pointer = paused_pointer(MID_1, until=CYCLE[2], cap=True)
+@pytest.mark.parametrize(("cap", "at_the_end"), [(True, 100), (False, 200)])
+def test_a_pause_ends_by_itself_at_resumes_at(cap: bool, at_the_end: int) -> None:
+    pointer = paused_pointer(MID_1, until=CYCLE[2], cap=cap)
     before = CYCLE[2] - timedelta(microseconds=1)
     assert state(pointer.version, before, None) == "paused"
     assert resumes_at(pointer.version, before) == CYCLE[2]
     # a cycle that starts exactly when the pause ends grants
-    assert pointer.balance(CYCLE[2]) == Balance(total=0, interval=0, available=100, cycle=2)
+    assert pointer.balance(CYCLE[2]) == Balance(total=0, interval=0, available=at_the_end, cycle=2)
     assert state(pointer.version, CYCLE[2], None) == "active"
     assert resumes_at(pointer.version, CYCLE[2]) is None
 
 
-def test_a_cycle_that_starts_at_the_moment_of_the_pause_was_in_progress_and_keeps_its_grant() -> None:
-    pointer = paused_pointer(CYCLE[2], until=MID_2, cap=True)
+@pytest.mark.parametrize(("cap", "in_cycle_2", "in_cycle_3"), [(True, 100, 100), (False, 200, 300)])
+def test_a_cycle_that_starts_at_the_moment_of_the_pause_was_in_progress_and_keeps_its_grant(
+    cap: bool, in_cycle_2: int, in_cycle_3: int
+) -> None:
+    pointer = paused_pointer(CYCLE[2], until=MID_2, cap=cap)
     assert pointer.version.anchor == CYCLE[2]
     assert pointer.available(CYCLE[2]) == 0
-    assert pointer.available(MID_2) == 100
-    assert pointer.available(CYCLE[3]) == 100
+    assert pointer.available(MID_2) == in_cycle_2
+    assert pointer.available(CYCLE[3]) == in_cycle_3
 
 
 def test_a_cycle_that_starts_just_after_the_pause_begins_grants_nothing() -> None:
@@ -180,6 +184,23 @@ def test_other_changes_keep_the_pause() -> None:
     assert pointer.available(CYCLE[4]) == 500
 
 
+def test_a_change_during_an_open_ended_pause_carries_only_what_was_granted_before_it() -> None:
+    pointer = paused_pointer(MID_1, cap=False, cycles=5)
+    pointer.revise(MID_3, cycles=6)
+    assert (pointer.version.base_cycle, pointer.version.carry) == (3, 100)  # cycle 2 started paused
+    pointer.revise(MID_3 + timedelta(days=1), paused=False)
+    assert pointer.available(MID_3 + timedelta(days=1)) == 100
+    assert pointer.available(CYCLE[4]) == 200
+
+
+def test_pausing_again_before_the_start_after_an_earlier_pause_ended() -> None:
+    pointer = paused_pointer(START - timedelta(days=3), until=START - timedelta(days=2), cap=True)
+    pointer.revise(START - timedelta(days=1), paused=True, resumes_at=MID_1)
+    assert pointer.version.pause == Pause(since=START - timedelta(days=1), until=MID_1)
+    assert pointer.available(MID_1) == 0
+    assert pointer.available(CYCLE[2]) == 100
+
+
 def test_a_pause_with_other_changes_is_one_version() -> None:
     pointer = Pointer.of(cap=True)
     pointer.revise(MID_1, paused=True, cycles=6)
@@ -219,6 +240,7 @@ def test_resuming_what_is_not_paused_is_refused() -> None:
     with pytest.raises(InputError) as caught:
         pointer.revise(MID_1, paused=False)
     assert (caught.value.code, caught.value.status) == ("not-paused", 409)
+    assert caught.value.detail == "The pointer is not paused."
     ended = paused_pointer(MID_1, until=MID_2)
     with pytest.raises(InputError) as caught:
         ended.revise(MID_2, paused=False)
@@ -230,14 +252,15 @@ def test_a_pause_that_would_end_by_now_is_refused(until: datetime) -> None:
     with pytest.raises(InputError) as caught:
         paused_pointer(MID_1, until=until)
     assert (caught.value.code, caught.value.field) == ("resumes-at-in-past", "resumesAt")
+    assert caught.value.detail == "resumesAt must be in the future"
 
 
 def test_pause_and_changes_are_checked() -> None:
-    with pytest.raises(ValueError, match="end after"):
+    with pytest.raises(ValueError, match=r"^a pause must end after it begins$"):
         Pause(since=MID_1, until=MID_1)
-    with pytest.raises(ValueError, match="resume"):
+    with pytest.raises(ValueError, match=r"^a time to resume goes with a pause$"):
         Changes(paused=False, resumes_at=MID_2)
-    with pytest.raises(ValueError, match="resume"):
+    with pytest.raises(ValueError, match=r"^a time to resume goes with a pause$"):
         Changes(resumes_at=MID_2)
     pause = Pause(since=MID_1, until=MID_2)
     assert [pause.withholds(t) for t in (MID_1, MID_1 + timedelta(microseconds=1), MID_2)] == [
