@@ -18,6 +18,7 @@ from spsp_pull.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from spsp_pull.web import setup_web
 from spsp_pull.web.app_routes import add_app_routes
 from spsp_pull.web.headers import security_headers_middleware
+from spsp_pull.web.payee_page import add_payee_pages
 
 POINTER_SEGMENT = "{token}"
 
@@ -30,6 +31,7 @@ def build_app(ctx: ApiContext) -> web.Application:
     app[CONTEXT] = ctx
     setup_web(app)  # before add_routes: its fixed paths (/static/) come before the catch-all `/{token}`
     add_app_routes(app.router)  # the account's pages under /app/, likewise
+    add_payee_pages(app)  # the payee's page of `GET /<token>` and its payout claim
     add_routes(app.router)
     return app
 

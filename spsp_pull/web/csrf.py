@@ -16,7 +16,7 @@ from aiohttp import web
 COOKIE = "spsp_csrf"
 FIELD = "csrf"
 KEY = web.AppKey("csrf_key", bytes)
-_ISSUED = "csrf_issued_nonce"  # request key: a nonce this response must set as the cookie
+_ISSUED = web.RequestKey("csrf_issued_nonce", str)  # a nonce this response must set as the cookie
 
 
 def new_key() -> bytes:
@@ -24,8 +24,8 @@ def new_key() -> bytes:
 
 
 def _nonce(request: web.Request) -> str:
-    issued = request.get(_ISSUED)
-    if isinstance(issued, str):
+    issued: str | None = request.get(_ISSUED)
+    if issued is not None:
         return issued
     cookie = request.cookies.get(COOKIE, "")
     if len(cookie) == 43:  # token_urlsafe(32)
@@ -46,8 +46,8 @@ def csrf_token(request: web.Request) -> str:
 
 def set_cookie_if_issued(request: web.Request, response: web.StreamResponse) -> None:
     """Call on the response of a request that rendered `csrf_token` (`render` does)."""
-    nonce = request.get(_ISSUED)
-    if isinstance(nonce, str):
+    nonce: str | None = request.get(_ISSUED)
+    if nonce is not None:
         response.set_cookie(
             COOKIE, nonce, path="/", httponly=True, samesite="Lax", secure=request.secure or None
         )

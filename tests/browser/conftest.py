@@ -58,6 +58,7 @@ async def open_tab(browser: Browser, *, javascript: bool = True) -> Tab:
     context = await browser.new_context(
         java_script_enabled=javascript, viewport={"width": 1000, "height": 900}
     )
+    context.set_default_timeout(10_000)  # a bound on waiting for the page, not a measurement
     page = await context.new_page()
     tab = Tab(page, context)
 
@@ -69,7 +70,7 @@ async def open_tab(browser: Browser, *, javascript: bool = True) -> Tab:
 
     def on_console(message: ConsoleMessage) -> None:
         if message.type == "error":
-            tab.console_errors.append(message.text)
+            tab.console_errors.append(f"{message.text} ({message.location.get('url')})")
 
     page.on("console", on_console)
     return tab
@@ -110,7 +111,14 @@ class Site:
 
     async def create_pointer(self, key: str | None = None, **fields: object) -> dict[str, Any]:
         """A pointer created through the API (by the wallet account unless `key` says otherwise)."""
-        body = {"amount": "1000", "assetCode": "USD", "assetScale": 2, "interval": "P1M", "cycles": 12}
+        body = {
+            "amount": "1000",
+            "assetCode": "USD",
+            "assetScale": 2,
+            "interval": "P1M",
+            "cycles": 12,
+            "cap": False,
+        }
         response = await self.client.post("/", json={**body, **fields}, headers=self.auth(key))
         assert response.status == 201, await response.text()
         created: dict[str, Any] = await response.json()
