@@ -2,7 +2,7 @@
 (versions, pulls, payouts, webhook deliveries) and its actions: extend, pause, resume, cancel.
 
 Every change goes through the functions the JSON API calls (`api.pointers.create_for`, `update_for`,
-`store.pointers.cancel_pointer`), so a form is validated exactly as the API body it stands for, and a
+`cancel_for`), so a form is validated exactly as the API body it stands for, and a
 refusal shows the API's message for the same code."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from aiohttp import web
 
 from spsp_pull.api.bodies import decode_json
 from spsp_pull.api.context import context
-from spsp_pull.api.pointers import create_for, update_for
+from spsp_pull.api.pointers import cancel_for, create_for, update_for
 from spsp_pull.domain.agreement import State, balance, global_cycle_window, state
 from spsp_pull.domain.errors import InputError
 from spsp_pull.store import outbox, payouts, pointers
@@ -327,7 +327,7 @@ async def cancel(request: web.Request, session: SignedIn, form: Form) -> web.Str
     ctx = context(request)
     token = request.match_info["token"]
     try:
-        await pointers.cancel_pointer(ctx.db, session.account.id, token, ctx.clock.now())
+        await cancel_for(ctx, session.account.id, token)
     except PointerNotFound:
         return await not_found(request, session)
     raise done(f"/app/pointers/{token}", "cancelled")
