@@ -10,12 +10,13 @@ from aiohttp import web
 
 from spsp_pull.web import csrf
 from spsp_pull.web.money import format_amount, format_money
-from spsp_pull.web.times import format_time
+from spsp_pull.web.words import every, moment
 
 FILTERS: dict[str, Callable[..., str]] = {
     "amount": format_amount,
     "money": format_money,
-    "when": format_time,
+    "when": moment,
+    "every": every,
 }
 
 
