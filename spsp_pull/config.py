@@ -187,8 +187,9 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
 
 
 def _connection_limits(number: Callable[[str, int, int], int | None]) -> ConnectionLimits:
-    """SPSP_MAX_PULL_CONNECTIONS, SPSP_MAX_PUSH_CONNECTIONS, SPSP_MAX_CONNECTIONS_PER_ACCOUNT (each kind),
-    SPSP_STREAM_IDLE_TIMEOUT and SPSP_STREAM_EVICT_IDLE_AFTER (seconds)."""
+    """SPSP_MAX_PULL_CONNECTIONS, SPSP_MAX_PUSH_CONNECTIONS, SPSP_MAX_CONNECTIONS_PER_ACCOUNT (pushes),
+    SPSP_MAX_CONNECTIONS_PER_POINTER (pulls), SPSP_STREAM_IDLE_TIMEOUT and SPSP_STREAM_EVICT_IDLE_AFTER
+    (seconds)."""
     default = ConnectionLimits()
 
     def seconds(name: str, fallback: timedelta) -> timedelta:
@@ -201,6 +202,7 @@ def _connection_limits(number: Callable[[str, int, int], int | None]) -> Connect
         per_account=number("SPSP_MAX_CONNECTIONS_PER_ACCOUNT", 1, 1_000_000) or default.per_account,
         idle_timeout=seconds("SPSP_STREAM_IDLE_TIMEOUT", default.idle_timeout),
         evict_idle_after=seconds("SPSP_STREAM_EVICT_IDLE_AFTER", default.evict_idle_after),
+        per_pointer=number("SPSP_MAX_CONNECTIONS_PER_POINTER", 1, 1_000_000) or default.per_pointer,
     )
 
 

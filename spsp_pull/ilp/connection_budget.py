@@ -1,14 +1,17 @@
-"""Who may hold a place in the STREAM connection table: budgets per kind and per account, and who makes room.
+"""Who may hold a place in the STREAM connection table: budgets per kind and per holder, and who makes room.
 
 Pure bookkeeping, no I/O; `now` is passed in and never decreases. A connection is a key (its destination
-segment), a kind (pull or push) and an account: whoever the server can tell the Prepares come from. Push and
-pull connections have separate budgets, so pushes, which need no credentials, never take a place from a pull.
+segment), a kind (pull or push) and a holder (here called its account): whom the server counts it against.
+A pull connection's holder is its pointer (only whoever holds a pointer can open connections to it, whereas
+a BTP account is anyone's for a new token), a push connection's is the BTP account it came from, if any.
+Push and pull connections have separate budgets, so pushes, which need no credentials, never take a place
+from a pull.
 
 A new connection of kind K from account A (A holds `a` connections of kind K) is admitted when there is room,
 else it takes the place of one connection, else it is refused:
 
-1. A holds `per_account` K connections: A's own least recently active one makes room if it has been idle for
-   `evict_idle_after`; otherwise refused.
+1. A holds its kind's most (`per_pointer` pulls, `per_account` pushes): A's own least recently active one
+   makes room if it has been idle for `evict_idle_after`; otherwise refused.
 2. K is at its limit: the least recently active K connection makes room if it has been idle that long;
    otherwise the least recently active connection of the account holding the most K connections does, if that
    account holds more than a + 1 (so the new connection never leaves A holding more than the account it took
@@ -36,22 +39,29 @@ class Kind(enum.Enum):
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
     """The connection table's limits. `idle_timeout` is enforced by each STREAM connection itself (it closes
-    after that long without a Prepare or a reply); the budget makes room early with `evict_idle_after`."""
+    after that long without a Prepare or a reply); the budget makes room early with `evict_idle_after`.
+    `per_account` bounds the push connections of one BTP account, `per_pointer` the pull connections of one
+    pointer."""
 
     pull: int = 8_000
     push: int = 2_000
     per_account: int = 500
     idle_timeout: timedelta = timedelta(seconds=60)
     evict_idle_after: timedelta = timedelta(seconds=10)
+    per_pointer: int = 50
 
     def __post_init__(self) -> None:
-        if self.pull < 1 or self.push < 1 or self.per_account < 1:
+        if self.pull < 1 or self.push < 1 or self.per_account < 1 or self.per_pointer < 1:
             raise ValueError("connection limits must be at least 1")
         if self.idle_timeout <= timedelta(0) or self.evict_idle_after <= timedelta(0):
             raise ValueError("idle_timeout and evict_idle_after must be positive")
 
     def of(self, kind: Kind) -> int:
         return self.pull if kind is Kind.PULL else self.push
+
+    def per_holder(self, kind: Kind) -> int:
+        """The most connections of `kind` one holder may have: a pointer its pulls, an account its pushes."""
+        return self.per_pointer if kind is Kind.PULL else self.per_account
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +136,11 @@ class ConnectionBudget:
             raise ValueError(f"connection {key!r} already holds a place")
         held = 0 if account is None else self.held_by(kind, account)
         evicted: str | None = None
-        if account is not None and held >= self.limits.per_account:
+        if account is not None and held >= self.limits.per_holder(kind):
             evicted = self._idle_first(self._by_account[(kind, account)], now)
             if evicted is None:
-                return Refused(f"this account holds {held} {kind.value} connections, the most allowed")
+                holder = "pointer" if kind is Kind.PULL else "account"
+                return Refused(f"this {holder} holds {held} {kind.value} connections, the most allowed")
         elif self.count(kind) >= self.limits.of(kind):
             evicted = self._idle_first(self._by_kind[kind], now) or self._from_largest_holder(kind, held)
             if evicted is None:

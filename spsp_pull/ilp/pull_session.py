@@ -122,6 +122,7 @@ class PullSession:
             log.debug("pointer %d: %s", self._pointer.id, event)  # pragma: no mutate
             if isinstance(event, StreamOpened) and event.by_remote and self._stream_id is None:
                 self._stream_id = event.stream_id
+                self._conn.keep_stream(event.stream_id)  # read after it closes (drain, settle)
             elif isinstance(event, StreamOpened) and event.by_remote:
                 # RFC 0036: one sending stream at a time. Further streams get nothing.
                 self._conn.close_stream(event.stream_id)
@@ -170,7 +171,7 @@ class PullSession:
         except Exception:
             failed = True
             log.exception("pull on pointer %d failed", self._pointer.id)  # pragma: no mutate
-            self._conn.close(error_code=2, message="internal error")
+            self._conn.close(StreamErrorCode.INTERNAL_ERROR, "internal error")
             self._kick()
         finally:
             await self._drain()

@@ -5,12 +5,13 @@ whose SPSP query another instance answered. A connection to a pull pointer's tag
 to the push tag receives money and records it.
 
 Places in the connection table are budgeted (`ConnectionBudget`): pull and push connections separately, and
-per account. The account is the embedded endpoint's BTP client account the opening Prepare came from. Through
-an uplink every Prepare comes from the connector and an ILP Prepare names no sender (the payee's address is
-only inside the encrypted STREAM data, and unproven), so there a pull connection counts against its pointer
-(only whoever holds the pointer can open connections to it) and a push connection against no account (the push
-budget alone bounds them). A refused connection gets T03 (busy: STREAM senders retry); an evicted one is
-closed with EndpointBusy once its Prepares in flight are answered.
+per holder. A pull connection counts against its pointer (only whoever holds the pointer can open connections
+to it; a BTP account at the embedded endpoint is anyone's for a new token, so it bounds nothing). A push
+connection counts against the embedded endpoint's BTP client account the opening Prepare came from; through an
+uplink every Prepare comes from the connector and an ILP Prepare names no sender (the payer's address is only
+inside the encrypted STREAM data, and unproven), so there it counts against no account (the push budget alone
+bounds them). A refused connection gets T03 (busy: STREAM senders retry); an evicted one is closed with
+EndpointBusy once its Prepares in flight are answered.
 """
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ class StreamServer:
         # From here to the table entry nothing awaits: the place admitted is the place taken.
         segment = connection_id.segment
         kind = Kind.PUSH if pull is None else Kind.PULL
-        refusal = self._admit(segment, kind, self._account(kind, connection_id.tag))
+        holder = CLIENT_ACCOUNT.get() if pull is None else f"pointer:{pull[0].id}"
+        refusal = self._admit(segment, kind, holder)
         if refusal is not None:
             self._metrics.connection_refused(kind.value)
             return ilp.Reject(ilp.ErrorCode.T03_CONNECTOR_BUSY, address, refusal, b"")
@@ -263,15 +265,6 @@ class StreamServer:
             log.warning("pointer %d: %s: pull refused", record.id, refusal.message)
             return refusal
         return record, conversion
-
-    @staticmethod
-    def _account(kind: Kind, tag: str) -> str | None:
-        """Whom a new connection's place counts against (see the module's docstring). BTP account names are
-        ILP address segments, which never contain ':'."""
-        client = CLIENT_ACCOUNT.get()
-        if client is not None:
-            return client
-        return None if kind is Kind.PUSH else f"pointer:{tag}"
 
     def _admit(self, segment: str, kind: Kind, account: str | None) -> str | None:
         """Take a place for a new connection, evicting one if the budget says so; why not, if refused."""
@@ -360,7 +353,9 @@ class PushReceiver:
     def on_events(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, StreamOpened) and event.by_remote:
-                self._connection.set_receive_max(event.stream_id, U64_MAX)
+                # The peer may have closed it in the very packet that opened it.
+                if self._connection.stream(event.stream_id).is_open:
+                    self._connection.set_receive_max(event.stream_id, U64_MAX)
             elif isinstance(event, MoneyReceived):
                 self.received += event.amount
             elif isinstance(event, ConnectionClosed) and self.received:

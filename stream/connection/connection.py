@@ -1,6 +1,7 @@
 """`StreamConnection`: one STREAM connection (RFC 0029), either role, sans-I/O. See the package docstring."""
 
 import hmac
+from collections import OrderedDict
 from datetime import datetime
 from enum import Enum
 from fractions import Fraction
@@ -24,6 +25,7 @@ from stream.connection.events import (
 from stream.connection.options import AssetDetails, ConnectionOptions
 from stream.connection.outgoing import OutgoingPrepare, PacketKind, SentPacket
 from stream.connection.probe import RateProber
+from stream.connection.stream_ids import RemoteStreamIds
 from stream.connection.streams import CloseState, StreamRecord, StreamView
 from stream.crypto import StreamKeys, random_condition, sha256
 from stream.errors import DecodeError
@@ -48,6 +50,8 @@ from stream.packet import StreamPacket, decrypt_packet, encrypt_packet
 
 MAX_SEQUENCE = 2**31 - 1
 DEFAULT_REMOTE_MAX_STREAM_ID = 20
+# Views of closed streams the connection still hands out (`stream(id)`), the most recently closed ones.
+CLOSED_VIEWS_KEPT = 16
 _ALREADY_CLOSED = "Stream is already closed"
 # F99 without a STREAM reply (an intermediary's), and F08 on an amount-0 packet: back off and retry.
 _RETRIED_FINAL_CODES = frozenset({ErrorCode.F99_APPLICATION_ERROR, ErrorCode.F08_AMOUNT_TOO_LARGE})
@@ -72,11 +76,13 @@ class StreamConnection:
         "_close_told",
         "_close_when_streams_done",
         "_closed_by_remote",
+        "_closed_views",
         "_congestion",
         "_consecutive_rejects",
         "_events",
         "_in_flight",
         "_is_server",
+        "_kept_views",
         "_keys",
         "_last_active",
         "_local_address",
@@ -91,6 +97,7 @@ class StreamConnection:
         "_remote_address",
         "_remote_asset",
         "_remote_closed",
+        "_remote_ids",
         "_remote_knows_us",
         "_remote_max_stream_id",
         "_state",
@@ -123,8 +130,12 @@ class StreamConnection:
         self._asset = asset
         self._remote_asset: AssetDetails | None = None
         self._opts = opts
+        # Streams open or still closing; finished ones are forgotten (their ids stay known as closed).
         self._streams: dict[int, StreamRecord] = {}
+        self._closed_views: OrderedDict[int, StreamView] = OrderedDict()
+        self._kept_views: dict[int, StreamView] = {}
         self._next_stream_id = 2 if is_server else 1
+        self._remote_ids = RemoteStreamIds(1 if is_server else 2)
         self._max_stream_id = 2 * opts.max_remote_streams
         self._remote_max_stream_id = DEFAULT_REMOTE_MAX_STREAM_ID
         self._remote_knows_us = is_server
@@ -219,10 +230,36 @@ class StreamConnection:
 
     @property
     def stream_ids(self) -> tuple[int, ...]:
-        return tuple(self._streams)
+        """The streams `stream()` describes: open, closing, kept, and the most recently closed ones."""
+        return (*self._streams, *self._kept_views, *self._closed_views)
 
     def stream(self, stream_id: int) -> StreamView:
-        return self._stream(stream_id).view()
+        """A stream open or closing, kept (`keep_stream`), or among the last `CLOSED_VIEWS_KEPT` closed (the
+        connection forgets a stream once its close is settled: closed views are final)."""
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            return stream.view()
+        view = self._kept_views.get(stream_id) or self._closed_views.get(stream_id)
+        if view is None:
+            raise ConnectionUsageError(f"no stream {stream_id} (or it closed and was forgotten)")
+        return view
+
+    def keep_stream(self, stream_id: int) -> None:
+        """Keep describing the stream once closed, however many others close after it: for the streams the
+        owner reads after they close. (A stream that closed just now can still be kept.)"""
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            stream.kept = True
+        elif stream_id in self._closed_views:
+            self._kept_views[stream_id] = self._closed_views.pop(stream_id)
+        elif stream_id not in self._kept_views:
+            raise ConnectionUsageError(f"no stream {stream_id} (or it closed and was forgotten)")
+
+    @property
+    def remembered(self) -> int:
+        """Stream records, closed-stream views and skipped stream ids this connection holds: what its memory
+        and per-packet work grow with. Bounded by the streams open or closing, kept ones, and a few more."""
+        return len(self._streams) + len(self._kept_views) + len(self._closed_views) + self._remote_ids.skipped
 
     def drain_events(self) -> list[Event]:
         events, self._events = self._events, []
@@ -277,7 +314,10 @@ class StreamConnection:
     def close_stream(
         self, stream_id: int, error_code: int = StreamErrorCode.NO_ERROR, message: str = ""
     ) -> None:
-        """Stop sending on the stream and tell the remote (after its in-flight money is settled)."""
+        """Stop sending on the stream and tell the remote (after its in-flight money is settled). A closed
+        stream (also one forgotten) stays as it is."""
+        if self._is_forgotten(stream_id):
+            return
         stream = self._stream(stream_id)
         if stream.is_open:
             self._close_locally(stream, error_code, message)
@@ -353,13 +393,25 @@ class StreamConnection:
             if not isinstance(frame, StreamMoney | StreamMaxMoney | StreamMaxData | StreamData):
                 continue
             stream = self._streams.get(frame.stream_id)
-            if stream is None:
-                if self._state is _State.OPEN and not self._open_remote_stream(frame.stream_id):
+            if stream is not None:
+                if not stream.is_open and isinstance(frame, StreamMoney | StreamData):
+                    self._tell_stream_closed(stream, reply_frames)
                     return False
-            elif not stream.is_open and isinstance(frame, StreamMoney | StreamData):
-                self._tell_stream_closed(stream, reply_frames)
+            elif self._is_forgotten(frame.stream_id):
+                if isinstance(frame, StreamMoney | StreamData):
+                    self._tell_forgotten_closed(frame.stream_id, reply_frames)
+                    return False
+            elif self._state is _State.OPEN and not self._open_remote_stream(frame.stream_id):
                 return False
         return True
+
+    def _is_forgotten(self, stream_id: int) -> bool:
+        """A stream that was opened and, its close settled, forgotten (`_streams` no longer holds it)."""
+        if stream_id in self._streams:
+            return False
+        if (stream_id % 2 == 0) == self._is_server:
+            return stream_id < self._next_stream_id
+        return stream_id in self._remote_ids
 
     def _open_remote_stream(self, stream_id: int) -> bool:
         if (stream_id % 2 == 0) == self._is_server:
@@ -379,15 +431,20 @@ class StreamConnection:
             return False
         if self._max_stream_id * 3 < stream_id * 4:
             self._queue(ConnectionMaxStreamId(self._max_stream_id))
+        self._remote_ids.add(stream_id)
         self._streams[stream_id] = StreamRecord(stream_id, by_remote=True)
         self._events.append(StreamOpened(stream_id, by_remote=True))
         return True
 
     def _tell_stream_closed(self, stream: StreamRecord, reply_frames: list[Frame]) -> None:
-        if not any(isinstance(f, StreamClose) and f.stream_id == stream.id for f in reply_frames):
-            reply_frames.append(StreamClose(stream.id, StreamErrorCode.STREAM_STATE_ERROR, _ALREADY_CLOSED))
+        self._tell_forgotten_closed(stream.id, reply_frames)
         if stream.close is CloseState.PENDING:
             stream.close = CloseState.TOLD
+
+    @staticmethod
+    def _tell_forgotten_closed(stream_id: int, reply_frames: list[Frame]) -> None:
+        if not any(isinstance(f, StreamClose) and f.stream_id == stream_id for f in reply_frames):
+            reply_frames.append(StreamClose(stream_id, StreamErrorCode.STREAM_STATE_ERROR, _ALREADY_CLOSED))
 
     def _split_money(
         self, amount: int, frames: tuple[Frame, ...], reply_frames: list[Frame]
@@ -506,8 +563,10 @@ class StreamConnection:
         stream.closed_by_remote = True
         stream.error_code = frame.error_code
         stream.message = frame.message
-        self._max_stream_id += 2
-        self._queue(ConnectionMaxStreamId(self._max_stream_id))
+        if stream.by_remote:
+            # One of its streams is gone: it may open another. (Ours it closes give it no more room.)
+            self._max_stream_id += 2
+            self._queue(ConnectionMaxStreamId(self._max_stream_id))
 
     def _on_remote_close(self, error_code: int, message: str) -> None:
         if self._state is _State.DONE:
@@ -915,16 +974,22 @@ class StreamConnection:
         if self._state is _State.DONE:
             return
         open_streams = False
+        finished: list[StreamRecord] = []
         for stream in self._streams.values():
             if stream.is_open and stream.close_when_sent and stream.send_complete:
                 self._close_locally(stream, StreamErrorCode.NO_ERROR, "")
             if stream.is_open:
                 open_streams = True
-            elif not stream.reported_closed and stream.held == 0:
+                continue
+            if not stream.reported_closed and stream.held == 0:
                 stream.reported_closed = True
                 self._events.append(
                     StreamClosed(stream.id, stream.error_code, stream.message, stream.closed_by_remote)
                 )
+            if stream.finished:
+                finished.append(stream)
+        for stream in finished:
+            self._forget(stream)
         if self._state is _State.OPEN and self._close_when_streams_done and not open_streams:
             self._begin_close(StreamErrorCode.NO_ERROR, "")
         if self._state is _State.CLOSING and not self._in_flight and not self._has_closing_work():
@@ -932,6 +997,17 @@ class StreamConnection:
             self._events.append(
                 ConnectionClosed(self._close_code, self._close_message, self._closed_by_remote)
             )
+
+    def _forget(self, stream: StreamRecord) -> None:
+        """Drop a finished stream's record (frames for it are still answered: `_is_forgotten`), keeping its
+        view among the last few closed ones."""
+        del self._streams[stream.id]
+        if stream.kept:
+            self._kept_views[stream.id] = stream.view()
+            return
+        self._closed_views[stream.id] = stream.view()
+        if len(self._closed_views) > CLOSED_VIEWS_KEPT:
+            self._closed_views.popitem(last=False)
 
     def _has_closing_work(self) -> bool:
         if self._remote_address is None or self._remote_closed:

@@ -33,6 +33,7 @@ class StreamRecord:
         "held",
         "held_destination",
         "id",
+        "kept",
         "message",
         "receive_max",
         "remote_limit_known",
@@ -63,10 +64,16 @@ class StreamRecord:
         self.error_code = 0
         self.message = ""
         self.reported_closed = False
+        self.kept = False  # the owner reads it after it closes: its final view is kept
 
     @property
     def is_open(self) -> bool:
         return self.close is CloseState.OPEN
+
+    @property
+    def finished(self) -> bool:
+        """Closed, the remote told, nothing in flight, StreamClosed reported: the connection may forget it."""
+        return self.close is CloseState.TOLD and self.held == 0 and self.reported_closed
 
     @property
     def available_to_send(self) -> int:

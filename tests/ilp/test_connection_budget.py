@@ -1,5 +1,6 @@
-"""The connection budget: places per kind and per account, idle connections making room, fairness between
-accounts; each rule on its own, then every sequence hypothesis finds against a plain reference model."""
+"""The connection budget: places per kind and per holder (an account's pushes, a pointer's pulls), idle
+connections making room, fairness between holders; each rule on its own, then every sequence hypothesis finds
+against a plain reference model."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ IDLE = timedelta(seconds=10)
 
 
 def budget(pull: int = 20, push: int = 20, per_account: int = 5) -> ConnectionBudget:
-    return ConnectionBudget(
-        ConnectionLimits(pull=pull, push=push, per_account=per_account, evict_idle_after=IDLE)
+    """Limits with `per_account` for pushes and pulls alike (`per_pointer`): the rules are the same."""
+    limits = ConnectionLimits(
+        pull=pull, push=push, per_account=per_account, per_pointer=per_account, evict_idle_after=IDLE
     )
+    return ConnectionBudget(limits)
 
 
 def fill(
@@ -43,7 +46,7 @@ def test_an_account_holds_at_most_per_account_places_of_each_kind() -> None:
     b = budget(per_account=2)
     fill(b, Kind.PULL, "flood", 2, "pull")
     refused = b.admit("pull-3", Kind.PULL, "flood", T0)
-    assert refused == Refused("this account holds 2 pull connections, the most allowed")
+    assert refused == Refused("this pointer holds 2 pull connections, the most allowed")
     fill(b, Kind.PUSH, "flood", 2, "push")  # its pushes have their own count
     assert b.admit("other", Kind.PULL, "other", T0) == Admitted()
     assert (b.held_by(Kind.PULL, "flood"), b.held_by(Kind.PUSH, "flood"), b.held_by(Kind.PULL, "other")) == (
@@ -129,6 +132,7 @@ def test_a_key_holds_one_place_only() -> None:
         {"pull": 0},
         {"push": 0},
         {"per_account": 0},
+        {"per_pointer": 0},
         {"idle_timeout": timedelta(0)},
         {"evict_idle_after": timedelta(seconds=-1)},
     ],
@@ -145,9 +149,10 @@ def test_limits_come_from_the_environment() -> None:
         "SPSP_MAX_CONNECTIONS_PER_ACCOUNT": "5",
         "SPSP_STREAM_IDLE_TIMEOUT": "45",
         "SPSP_STREAM_EVICT_IDLE_AFTER": "3",
+        "SPSP_MAX_CONNECTIONS_PER_POINTER": "7",
     }
     limits = from_environment(env).connection_limits
-    assert limits == ConnectionLimits(20, 30, 5, timedelta(seconds=45), timedelta(seconds=3))
+    assert limits == ConnectionLimits(20, 30, 5, timedelta(seconds=45), timedelta(seconds=3), 7)
     assert from_environment({}).connection_limits == ConnectionLimits()
 
 
@@ -187,7 +192,7 @@ class _Model:
         """The connections that may make room (None: no eviction needed); None when it must be refused."""
         held = self.held(kind, account)
         of_kind = [row for row in self.table if row[1] is kind]
-        if account is not None and held >= self.limits.per_account:
+        if account is not None and held >= self.limits.per_holder(kind):
             own = self.idle_first([row for row in of_kind if row[2] == account], now)
             return None if own is None else {own}
         if len(of_kind) < self.limits.of(kind):
@@ -235,12 +240,15 @@ _OPERATIONS = st.lists(
     pull=st.integers(1, 6),
     push=st.integers(1, 6),
     per_account=st.integers(1, 4),
+    per_pointer=st.integers(1, 4),
     operations=_OPERATIONS,
 )
 def test_every_sequence_follows_the_rules(
-    pull: int, push: int, per_account: int, operations: list[tuple[object, ...]]
+    pull: int, push: int, per_account: int, per_pointer: int, operations: list[tuple[object, ...]]
 ) -> None:
-    limits = ConnectionLimits(pull=pull, push=push, per_account=per_account, evict_idle_after=IDLE)
+    limits = ConnectionLimits(
+        pull=pull, push=push, per_account=per_account, per_pointer=per_pointer, evict_idle_after=IDLE
+    )
     b = ConnectionBudget(limits)
     model = _Model(limits)
     now = T0
@@ -275,5 +283,5 @@ def test_every_sequence_follows_the_rules(
         for kind in Kind:
             assert b.count(kind) == sum(1 for row in model.table if row[1] is kind) <= limits.of(kind)
             for account in ("a", "b", "c", "d"):
-                assert b.held_by(kind, account) == model.held(kind, account) <= per_account
+                assert b.held_by(kind, account) == model.held(kind, account) <= limits.per_holder(kind)
         assert all(row[0] in b for row in model.table)

@@ -1,9 +1,9 @@
 """Connection floods against a server in this process, over real loopback sockets (HTTP and BTP): push
-connections (free to open) never starve pulls, one account's pull connections never use up another account's,
-and idle connections give their places back.
+connections (free to open) never starve pulls, one pointer's pull connections never use up another pointer's
+(however many BTP accounts open them: any token makes a new one), and idle connections give their places back.
 
-Limits are small (20 pull, 20 push, 5 per account) so the attack fits in a test: before the budgets, 20 push
-connections from anyone made every pull fail with F02.
+Limits are small (20 pull, 20 push, 5 per account and per pointer) so the attack fits in a test: before the
+budgets, 20 push connections from anyone made every pull fail with F02.
 """
 
 from __future__ import annotations
@@ -46,8 +46,11 @@ from stream.frames import ConnectionNewAddress
 from stream.packet import StreamPacket, encrypt_packet
 
 ADMIN = "flood-admin"
-LIMITS = ConnectionLimits(pull=20, push=20, per_account=5, evict_idle_after=timedelta(seconds=5))
+LIMITS = ConnectionLimits(
+    pull=20, push=20, per_account=5, per_pointer=5, evict_idle_after=timedelta(seconds=5)
+)
 WAIT = 15.0  # seconds any awaited event may take at most
+IN_FLIGHT = 4  # the server's window of Prepares awaiting replies (SPSP_MAX_IN_FLIGHT's default)
 
 
 class AheadClock:
@@ -217,12 +220,12 @@ async def test_one_account_flooding_pull_connections_cannot_stop_another_account
         assert outcome.complete and outcome.amount == 2500
 
 
-async def test_pull_places_filled_by_several_accounts_still_admit_a_new_payee(tmp_path: Path) -> None:
+async def test_pull_places_filled_through_several_pointers_still_admit_a_new_payee(tmp_path: Path) -> None:
     async with serving(tmp_path) as s:
-        flood_pointer = await s.pointer()
+        flood_pointers = [await s.pointer() for _ in range(4)]
         payee_pointer = await s.pointer()
         flooders = [await s.account(f"flood{i}") for i in range(4)]
-        for flooder in flooders:
+        for flooder, flood_pointer in zip(flooders, flood_pointers, strict=True):
             for _ in range(6):
                 await flooder.open(s.http, flood_pointer)
         assert [(f.replies["F99"], f.replies["T03"]) for f in flooders] == [(5, 1)] * 4
@@ -231,6 +234,24 @@ async def test_pull_places_filled_by_several_accounts_still_admit_a_new_payee(tm
         outcome = await pull(payee_pointer, 2500, btp_url=s.btp_url("payee"))
         assert outcome.complete and outcome.amount == 2500
         assert s.counter("spsp_pull_stream_connections_evicted_total", Kind.PULL) == 1
+
+
+async def test_accounts_minted_by_the_dozen_hold_one_pointers_places_only(tmp_path: Path) -> None:
+    """Any BTP token makes a new account at the embedded endpoint: twenty accounts, one connection each to one
+    pointer, took all 20 pull places, and no account held more than a newcomer plus one, so no pull of
+    another pointer found a place (T03). A pointer's pulls now hold 5 places at most."""
+    async with serving(tmp_path) as s:
+        flood_pointer = await s.pointer()
+        payee_pointer = await s.pointer()
+        flooders = [await s.account(f"mint{i}") for i in range(20)]
+        for flooder in flooders:
+            await flooder.open(s.http, flood_pointer)
+        assert sum(f.replies["F99"] for f in flooders) == 5
+        assert flooders[-1].last_message == "this pointer holds 5 pull connections, the most allowed"
+        assert s.stream_server.budgeted(Kind.PULL) == 5
+
+        outcome = await pull(payee_pointer, 2500, btp_url=s.btp_url("payee"))
+        assert outcome.complete and outcome.amount == 2500
 
 
 async def test_a_full_budget_gives_an_idle_connections_place_to_a_new_one(tmp_path: Path) -> None:
@@ -355,13 +376,35 @@ class SharedLinkPulls:
         self._link = link
         self._address = address
         self._runners: dict[str, ConnectionRunner] = {}
+        self._gates: dict[str, asyncio.Event] = {}
+        self.held = Counter[str]()  # Prepares waiting at a gate, per connection address
+        self._held_changed = asyncio.Condition()
         link.set_handler(self._route)
 
     async def _route(self, prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject:
         runner = self._runners.get(prepare.destination)
         if runner is None:
             return ilp.Reject(ilp.ErrorCode.F02_UNREACHABLE, self._address, "", b"")
+        gate = self._gates.get(prepare.destination)
+        if gate is not None and not gate.is_set():
+            async with self._held_changed:
+                self.held[prepare.destination] += 1
+                self._held_changed.notify_all()
+            await gate.wait()
         return runner.handle_prepare(prepare)
+
+    def hold(self, index: int) -> str:
+        """Hold the server's Prepares to connection `index` unanswered until `release`; its address."""
+        local = list(self._runners)[index]
+        self._gates[local] = asyncio.Event()
+        return local
+
+    def release(self, local: str) -> None:
+        self._gates[local].set()
+
+    async def wait_held(self, local: str, count: int) -> None:
+        async with self._held_changed:
+            await self._held_changed.wait_for(lambda: self.held[local] >= count)
 
     async def start(self, http: aiohttp.ClientSession, url: str, amount: int) -> Received:
         details = await query(url, session=http)
@@ -401,11 +444,18 @@ class Received:
     detail: str = ""
     flowing: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def changed(self) -> None:
+        """Until more money arrives."""
+        self._arrived.clear()
+        await self._arrived.wait()
 
     def on_events(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, MoneyReceived):
                 self.amount += event.amount
+                self._arrived.set()
                 if self.amount >= 100_000:
                     self.flowing.set()
                 if self.amount >= self.wanted:
@@ -416,10 +466,10 @@ class Received:
 
 
 async def test_a_pull_evicted_mid_flight_is_debited_exactly_what_it_delivered(tmp_path: Path) -> None:
-    """Two pulls from one account fill the pull places; a newcomer takes the place of the less recently active
-    one while its Prepares are in flight. That pull ends early; everything it delivered is debited, nothing
-    more, and the ledger audits clean."""
-    limits = ConnectionLimits(pull=2, push=20, per_account=5, evict_idle_after=timedelta(hours=1))
+    """Two pulls fill the pull places; the payee holds one's Prepares, so that one falls idle, and a newcomer
+    takes its place while its Prepares are in flight. That pull ends early; everything it delivered is
+    debited, nothing more, and the ledger audits clean."""
+    limits = ConnectionLimits(pull=2, push=20, per_account=5, evict_idle_after=timedelta(seconds=5))
     amount = 5_000_000
     config = Config(
         port=0,
@@ -444,13 +494,21 @@ async def test_a_pull_evicted_mid_flight_is_debited_exactly_what_it_delivered(tm
         pulls = [await payee.start(http, urls[i], amount) for i in range(2)]
         async with asyncio.timeout(WAIT):
             await asyncio.gather(*(p.flowing.wait() for p in pulls))
+            held = payee.hold(0)
+            await payee.wait_held(held, IN_FLIGHT)  # the server's window is full: nothing more from it
+            other_had = pulls[1].amount
+            while pulls[1].amount < other_had + 10 * 1000:  # the other pull is active since
+                await pulls[1].changed()
+        clock.ahead = limits.evict_idle_after
         newcomer = await s.account("newcomer")
         assert await newcomer.open(http, urls[2]) == "F99"
+        payee.release(held)
         async with asyncio.timeout(4 * WAIT):
             await asyncio.gather(*(p.ended.wait() for p in pulls))
         assert s.counter("spsp_pull_stream_connections_evicted_total", Kind.PULL) == 1
-        [cut] = [p for p in pulls if p.amount < amount]
-        assert cut.amount >= 100_000 and "room for another connection" in cut.detail, cut
+        cut = pulls[0]
+        assert 100_000 <= cut.amount < amount and "room for another connection" in cut.detail, cut
+        assert pulls[1].amount == amount
         delivered = {urls[i]: pulls[i].amount for i in range(2)}
     # The server has stopped, which waits for every pull to settle.
     db = Database(config.resolved_database_url())
