@@ -521,3 +521,40 @@ async def test_stopping_the_server_returns_once_the_pulls_have_settled(db: Datab
             after = await pointers.find_by_id(db, record.id)
             assert after is not None and after.usage.pulled_total == 200_000 == s.paid
     await assert_ledger_sound(db)
+
+
+async def test_a_pull_that_delivered_nothing_settles_its_grant_and_announces_nothing(db: Database) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=100_000)
+            await payee.reject(await payee.next_money())
+            await payee.close_connection()
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 0
+        assert await stream_grants(db, record) == [(100_000, 0, "settled")]
+        assert await announcements(db, record) == []
+        assert await sender(db, record) is None
+    await assert_ledger_sound(db)
+
+
+async def test_a_pull_waiting_for_the_sender_lease_gives_up_when_its_payee_leaves(db: Database) -> None:
+    """The second payee leaves while its pull waits for the lease: the pull gives up then, and reserves
+    nothing once the first pull has ended and released the lease."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record, "first") as first, await s.payee(record, "second") as second:
+            await first.open_stream(receive_max=300_000)
+            held = await first.money_worth(300_000)
+            await second.open_stream(receive_max=2**64 - 1)
+            await second.close_connection()
+            outcomes, _ = await pulls_ended(db, 1)
+            assert outcomes == {("refused", "sender-busy"): 1}
+            for incoming in held:
+                await first.fulfill(incoming)
+            await first.close_connection()
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 300_000
+        assert [settled for _, settled, _ in await stream_grants(db, record)] == [100_000, 200_000]
+        assert await pulls_ended(db, 2) == ({("partial", ""): 1, ("refused", "sender-busy"): 1}, 3)
+    await assert_ledger_sound(db)
