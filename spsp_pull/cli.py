@@ -6,12 +6,10 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -19,6 +17,7 @@ from urllib.parse import quote
 from sqlalchemy.exc import SQLAlchemyError
 
 from spsp_pull import config as config_module
+from spsp_pull.cli_arguments import amount_argument, btp_url_argument, payee_btp, positive_count, seconds
 from spsp_pull.cli_client import call, show_json
 from spsp_pull.cli_errors import (
     CliError,
@@ -31,7 +30,6 @@ from spsp_pull.cli_payouts import add_payout_cli
 from spsp_pull.domain.clock import isoformat_z, parse_timestamp
 from spsp_pull.domain.duration import parse_interval
 from spsp_pull.domain.errors import InputError
-from spsp_pull.domain.money import parse_amount
 from spsp_pull.payment_pointer import pointer_token, resolve
 
 DEFAULT_SERVER = "http://127.0.0.1:6000"
@@ -238,50 +236,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-MAX_TIMEOUT_SECONDS = 86_400 * 366
-
-
-def seconds(text: str) -> timedelta:
-    """A positive number of seconds on the command line (decimals allowed), exactly."""
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        value = Decimal(0)
-    if not value.is_finite() or not 0 < value <= MAX_TIMEOUT_SECONDS:
-        raise argparse.ArgumentTypeError(f"not a number of seconds from 0 to {MAX_TIMEOUT_SECONDS}: {text!r}")
-    return timedelta(microseconds=int(value * 1_000_000))
-
-
-def amount_argument(text: str) -> int:
-    """An amount in minor units on the command line: 1..2^64-1, as the server takes it."""
-    try:
-        return parse_amount(text, "the amount")
-    except InputError as error:
-        raise argparse.ArgumentTypeError(f"{error.detail}, in minor units (got {text!r})") from None
-
-
-def positive_count(text: str) -> int:
-    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) == 0:
-        raise argparse.ArgumentTypeError(f"a whole number from 1 to 999999999, got {text!r}")
-    return int(text)
-
-
-def btp_url_argument(text: str) -> str:
-    """`btp+ws://user:token@host:port`: the payee's account; both user and token are needed."""
-    from stream.aio.btp_client import parse_btp_url
-
-    try:
-        url = parse_btp_url(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{exc} (btp+ws://user:token@host:port)") from None
-    if not url.username or not url.token:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} has no credentials: give btp+ws://user:token@host:port (any user name and a token "
-            "of your choice at the pull server's embedded endpoint)"
-        )
-    return text
-
-
 def add_terms_arguments(parser: argparse.ArgumentParser, *, required: bool) -> None:
     parser.add_argument("--amount", required=required, help="per interval, in minor units")
     if required:
@@ -410,12 +364,6 @@ def cmd_query(args: argparse.Namespace) -> int:
     from spsp_pull.payee import fetch_spsp
 
     return show_json(asyncio.run(fetch_spsp(args.pointer)))
-
-
-def payee_btp(args: argparse.Namespace) -> str:
-    from spsp_pull.payee import default_btp_url
-
-    return str(args.btp) if args.btp else default_btp_url()
 
 
 def cmd_pull(args: argparse.Namespace) -> int:

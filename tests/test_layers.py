@@ -53,6 +53,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     (
         "spsp_pull.cli",
         "spsp_pull.cli_client",  # what a command that talks to a server imports (not `cli` itself)
+        "spsp_pull.cli_arguments",  # argument types every command module shares
         "spsp_pull.cli_errors",
         "spsp_pull.cli_payouts",
         "spsp_pull.collector.cli",

@@ -18,7 +18,7 @@ DEFAULT_STATE = Path("spsp-collect.sqlite3")
 
 def add_collect_cli(sub: Any) -> None:
     """The `collect` command, on the `spsp-pull` subcommands `sub`."""
-    from spsp_pull import cli
+    from spsp_pull import cli_arguments
 
     p = sub.add_parser(
         "collect",
@@ -32,11 +32,13 @@ def add_collect_cli(sub: Any) -> None:
     p.add_argument("--column", default="pointer", help="with --from-db: the pointer column (default pointer)")
     p.add_argument("--amount-column", help="with --from-db: a column with each pointer's amount per cycle")
     p.add_argument(
-        "--amount", type=cli.amount_argument, help="amount per cycle for pointers the list gives none"
+        "--amount",
+        type=cli_arguments.amount_argument,
+        help="amount per cycle for pointers the list gives none",
     )
     p.add_argument(
         "--btp",
-        type=cli.btp_url_argument,
+        type=cli_arguments.btp_url_argument,
         default=os.environ.get("SPSP_PAYEE_BTP"),
         help="your BTP account (SPSP_PAYEE_BTP; default: a new account at 127.0.0.1:7768)",
     )
@@ -47,8 +49,12 @@ def add_collect_cli(sub: Any) -> None:
     state.add_argument(
         "--state-url", help="or a database for it (SQLAlchemy URL, e.g. postgresql+asyncpg://…)"
     )
-    p.add_argument("--concurrency", type=cli.positive_count, default=50, help="pulls at once (default 50)")
-    p.add_argument("--timeout", type=cli.seconds, default=cli.seconds("60"), help="seconds per pull")
+    p.add_argument(
+        "--concurrency", type=cli_arguments.positive_count, default=50, help="pulls at once (default 50)"
+    )
+    p.add_argument(
+        "--timeout", type=cli_arguments.seconds, default=cli_arguments.seconds("60"), help="seconds per pull"
+    )
     p.add_argument("--window", type=int, default=1, help="Prepares in flight per pull")
     p.add_argument("--json", action="store_true", help="every pointer's outcome as JSON on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -56,7 +62,7 @@ def add_collect_cli(sub: Any) -> None:
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
-    from spsp_pull.cli import payee_btp
+    from spsp_pull.cli_arguments import payee_btp
     from spsp_pull.collector import SqlState, collect
     from spsp_pull.collector.progress import Progress
     from spsp_pull.collector.sources import PointerListError, read_pointer_file, read_pointer_table

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from spsp_pull.cli import seconds
+from spsp_pull.cli_arguments import seconds
 from spsp_pull.cli_errors import ExitStatus
 from spsp_pull.payee import pull
 from spsp_pull.store.database import Database, sqlite_url
