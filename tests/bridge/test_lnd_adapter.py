@@ -181,8 +181,9 @@ async def test_a_stream_that_ends_in_flight_is_unknown_until_tracked(
     assert isinstance(await adapter.track(payment_hash, wait=timedelta(0)), Unknown)
     again = await adapter.pay(text, payment_hash, fee_limit_msat=FEE_LIMIT, time_limit=LIMIT)
     assert isinstance(again, Unknown)  # "payment is in transition"
+    follows = lnd.follows(payment_hash)
     waiting = asyncio.ensure_future(adapter.track(payment_hash, wait=timedelta(seconds=5)))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(lnd.followed(payment_hash, follows + 1), 5)
     assert not waiting.done()
     lnd.settle(payment_hash)
     assert await asyncio.wait_for(waiting, 5) == proof("hang")

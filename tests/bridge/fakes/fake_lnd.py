@@ -137,6 +137,8 @@ class FakeLnd(LoopbackServer):
         self.clock = clock
         self.state = LndState(currency, macaroon_hex)
         self.identity = "02" + hashlib.sha256(b"fake lnd identity").hexdigest()
+        self._follows: dict[str, int] = {}
+        self._follow_seen = asyncio.Event()
 
     # -- test helpers ------------------------------------------------------------------------------
 
@@ -147,6 +149,15 @@ class FakeLnd(LoopbackServer):
         if script is not None:
             self.state.scripts[payment_hash.hex()] = script
         return payment_hash
+
+    def follows(self, payment_hash: bytes) -> int:
+        """How many track requests for the payment have been answered (their streams opened)."""
+        return self._follows.get(payment_hash.hex(), 0)
+
+    async def followed(self, payment_hash: bytes, times: int) -> None:
+        """Until `times` track requests for the payment have been answered."""
+        while self.follows(payment_hash) < times:
+            await self._follow_seen.wait()
 
     def settle(self, payment_hash: bytes) -> None:
         """Let an in-flight payment succeed."""
@@ -367,6 +378,9 @@ class FakeLnd(LoopbackServer):
         except GrpcError as error:
             return self._stream_error(error)
         inflight_updates = request.query.get("no_inflight_updates", "false") != "true"
+        self._follows[payment_hash.hex()] = self.follows(payment_hash) + 1
+        seen, self._follow_seen = self._follow_seen, asyncio.Event()
+        seen.set()
         return await _stream(request, self._follow(payment, inflight_updates))
 
     async def _follow(self, payment: Payment, inflight_updates: bool) -> AsyncIterator[bytes]:
