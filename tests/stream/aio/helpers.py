@@ -3,7 +3,6 @@
 import asyncio
 import hashlib
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -66,9 +65,9 @@ async def round_trips(
     destination: str,
     count: int,
     in_flight: int,
-    label: str,
-) -> float:
-    """Sends `count` echo Prepares, `in_flight` at a time, asserts all are fulfilled; returns Prepares/s."""
+) -> None:
+    """Sends `count` echo Prepares, `in_flight` at a time, and asserts every one is fulfilled (the same
+    exchange, timed, is bench/btp_links.py)."""
     prepares = [prepare_to(destination, tag=i.to_bytes(4, "big"), expires_in=30) for i in range(count)]
     replies: list[ilp.Fulfill | ilp.Reject | None] = [None] * count
     cursor = iter(range(count))
@@ -77,19 +76,11 @@ async def round_trips(
         for i in cursor:
             replies[i] = await send(prepares[i])
 
-    started = time.perf_counter()
     async with asyncio.TaskGroup() as group:
         for _ in range(in_flight):
             group.create_task(worker())
-    elapsed = time.perf_counter() - started
     failed = [(i, r) for i, r in enumerate(replies) if r is None or not fulfills(prepares[i], r)]
     assert not failed, f"{len(failed)} of {count} not fulfilled, first: {failed[:3]}"
-    rate = count / elapsed
-    print(
-        f"\n{label}: {count} Prepares, {in_flight} in flight: "
-        f"{rate:,.0f} Prepares/s ({elapsed * 1000:.0f} ms)"
-    )
-    return rate
 
 
 def codes(replies: Sequence[ilp.Fulfill | ilp.Reject]) -> list[str]:

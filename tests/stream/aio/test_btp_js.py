@@ -46,14 +46,6 @@ async def echo_peer(
         await process.stop()
 
 
-def print_js_rate(label: str, sent: dict[str, Any], in_flight: int) -> None:
-    rate = sent["count"] / (sent["ms"] / 1000)
-    print(
-        f"\n{label}: {sent['count']} Prepares, {in_flight} in flight: "
-        f"{rate:,.0f} Prepares/s ({sent['ms']:.0f} ms)"
-    )
-
-
 def assert_all_fulfilled(sent: dict[str, Any], count: int) -> None:
     assert (sent["count"], sent["fulfilled"], sent["wrong"], sent["rejects"]) == (count, count, 0, {})
 
@@ -80,14 +72,11 @@ async def test_client_on_the_js_connector_exchanges_prepares_with_a_js_plugin(js
         ) as reports:
             assert reports["ildcp"]["address"] == connector.account_address(js_user)
             assert_all_fulfilled(reports["sent"], 1000)
-            print_js_rate("JS plugin -> JS connector -> python client", reports["sent"], 50)
             assert {p.destination for p in handler.seen} == {f"{info.client_address}.conn1"}
 
             js_address = connector.account_address(js_user)
             for in_flight in (1, 50):
-                await round_trips(
-                    client.send, js_address, 1000, in_flight, "python client -> JS connector -> JS plugin"
-                )
+                await round_trips(client.send, js_address, 1000, in_flight)
 
 
 async def test_js_plugin_client_on_the_python_server(js_stack: JsRuntime) -> None:
@@ -106,13 +95,10 @@ async def test_js_plugin_client_on_the_python_server(js_stack: JsRuntime) -> Non
                 "assetScale": 9,
             }
             assert_all_fulfilled(reports["sent"], 1000)
-            print_js_rate("JS plugin -> python server", reports["sent"], 50)
             assert len(handler.seen) == 1000
 
             for in_flight in (1, 50):
-                await round_trips(
-                    server.send, f"{SERVER_ADDRESS}.{js_user}", 1000, in_flight, "python server -> JS plugin"
-                )
+                await round_trips(server.send, f"{SERVER_ADDRESS}.{js_user}", 1000, in_flight)
 
 
 async def test_js_plugin_accounts_on_the_python_server(js_stack: JsRuntime) -> None:

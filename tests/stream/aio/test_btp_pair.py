@@ -345,16 +345,16 @@ async def test_close_leaves_no_tasks_behind() -> None:
     assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
 
-# --- throughput --------------------------------------------------------------------------------------------
+# --- many in flight (Prepares per second: bench/btp_links.py) ---------------------------------------------
 
 
 @pytest.mark.parametrize("in_flight", [1, 50])
-async def test_thousand_round_trips(server: BtpServer, clients: ClientFactory, in_flight: int) -> None:
+async def test_a_thousand_round_trips_each_way_are_all_fulfilled(
+    server: BtpServer, clients: ClientFactory, in_flight: int
+) -> None:
     server.set_handler(echo)
     client = await clients(server.url("alice", "secret-a"))
     client.set_handler(echo)
 
-    await round_trips(client.send, LOCAL, 1000, in_flight, "python client -> python server")
-    await round_trips(
-        server.send, f"{SERVER_ADDRESS}.alice", 1000, in_flight, "python server -> python client"
-    )
+    await round_trips(client.send, LOCAL, 1000, in_flight)
+    await round_trips(server.send, f"{SERVER_ADDRESS}.alice", 1000, in_flight)
