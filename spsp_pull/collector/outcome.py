@@ -27,8 +27,8 @@ class PointerOutcome:
     """`amount` arrived in this run for `cycle` (pointer units, which are ours: same asset), of `target` that
     cycle is owed; `reason` is a refusal code (`spsp_pull.domain.pull_refusal`) or one of the collector's own
     (`not-found`, `bad-pointer`, `not-a-pull-pointer`, `asset-mismatch`, `unreachable`, `spsp-error`,
-    `timeout`, `unsettled`, `closed`); `recovered` when the ledger showed that an interrupted run had pulled
-    it."""
+    `timeout`, `unsettled`, `closed`, `error`); `recovered` when the ledger showed that an interrupted run
+    had pulled it."""
 
     pointer: str
     kind: Kind

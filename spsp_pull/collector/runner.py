@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -32,6 +33,7 @@ from spsp_pull.payment_pointer import InvalidPaymentPointer
 Puller = Callable[[SpspDetails, int], Awaitable[PaymentOutcome]]
 OnOutcome = Callable[[PointerOutcome], None]
 SETTLE_WAIT = timedelta(seconds=90)
+log = logging.getLogger(__name__)
 SETTLE_POLL = timedelta(seconds=1)
 
 __all__ = ["Collector", "PointerItem", "collect"]
@@ -93,7 +95,12 @@ class Collector:
             )
         intent = plan.begin(record, pointer, decision, view, self._clock.now())
         await self._save(intent)
-        outcome = await self._puller(details, decision.amount)
+        try:
+            outcome = await self._puller(details, decision.amount)
+        except Exception as exc:  # the intent stays: the next run reads this pull from the ledger
+            log.exception("pulling %s failed", pointer)
+            detail = f"{type(exc).__name__}: {exc}"
+            return PointerOutcome(pointer, Kind.FAILED, decision.cycle, 0, decision.target, "error", detail)
         done = plan.finish(intent, outcome.amount, self._clock.now())
         await self._save(done)
         if outcome.amount == 0:
