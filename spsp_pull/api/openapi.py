@@ -665,7 +665,7 @@ def docs_page(document: Json) -> str:
             )
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>spsp-pull API</title>"
-        "<link rel='stylesheet' href='/static/style.css'>"
+        "<link rel='icon' href='data:,'><link rel='stylesheet' href='/static/style.css'>"
         "</head><body><main><h1>spsp-pull API</h1>"
         "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>. "
         "Errors are <code>application/problem+json</code> with a stable <code>code</code>.</p>"

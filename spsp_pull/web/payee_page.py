@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import segno
 from aiohttp import web
@@ -21,13 +22,14 @@ from spsp_pull.bridge.amounts import Rail
 from spsp_pull.bridge.inputs import parse_offer_request
 from spsp_pull.bridge.lnurl import encode_lnurl
 from spsp_pull.bridge.service import Bridge, BridgeNotReady
+from spsp_pull.domain.agreement import balance
 from spsp_pull.domain.errors import InputError
 from spsp_pull.store import payouts
 from spsp_pull.store.payouts import PayoutFilter, PayoutRecord
 from spsp_pull.store.pointers import PointerNotFound, find_by_token, pointer_pulls
 from spsp_pull.store.records import PointerRecord
 from spsp_pull.web.csrf import csrf_valid
-from spsp_pull.web.money import parse_amount
+from spsp_pull.web.money import format_money, parse_amount
 from spsp_pull.web.payee_view import payee_summary, pull_lines
 from spsp_pull.web.payout_summary import payout_summary
 from spsp_pull.web.templating import render
@@ -77,7 +79,9 @@ async def claim(request: web.Request) -> web.StreamResponse:
         return await _show_pointer(request, found, claim_form, error=_no_payouts(bridge), status=503)
     except InputError as exc:
         field_name = "amount" if exc.field in ("amount", "priceAmount") else "destination"
-        claim_form.errors[field_name if exc.field else "form"] = exc.detail
+        claim_form.errors[field_name if exc.field else "form"] = _in_words(
+            exc, found, context(request).clock.now()
+        )
         return await _show_pointer(request, found, claim_form, status=exc.status)
     raise web.HTTPSeeOther(f"/{request.match_info['token']}/claims/{record.public_id}")
 
@@ -246,6 +250,16 @@ def _missing(request: web.Request, detail: str | None) -> web.Response:
 def _text(form: Mapping[str, object], name: str) -> str:
     value = form.get(name, "")
     return value if isinstance(value, str) else ""
+
+
+def _in_words(exc: InputError, pointer: PointerRecord, now: datetime) -> str:
+    """The refusal for the page: an overdraft says what is available in money, not in minor units."""
+    if exc.code != "overdraft":
+        return exc.detail
+    terms = pointer.terms
+    available = balance(pointer.version, pointer.usage, now, pointer.cancelled_at).available
+    shown = format_money(available, terms.asset_scale, terms.asset_code)
+    return f"The payout would cost more than the {shown} available now."
 
 
 def _no_payouts(bridge: Bridge | None) -> str:

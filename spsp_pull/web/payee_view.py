@@ -123,4 +123,10 @@ def _next_cycle(record: PointerRecord, c: int, state: str) -> str | None:
     starts = global_cycle_window(record.version, c)[1]
     if terms.expiry is not None and starts >= terms.expiry:
         return None
-    return f"Cycle {c + 1:,} starts {moment(starts)}"
+    pause = record.version.pause
+    unless = (
+        " (it grants nothing if the pause still holds then)"
+        if pause is not None and pause.covers(starts)
+        else ""
+    )
+    return f"Cycle {c + 1:,} starts {moment(starts)}{unless}"

@@ -76,6 +76,21 @@ async def open_tab(browser: Browser, *, javascript: bool = True) -> Tab:
     return tab
 
 
+UNLABELLED = """() => {
+  const named = el => el.getAttribute('aria-label') || el.textContent.trim();
+  const fields = [...document.querySelectorAll('input:not([type=hidden]), select, textarea')];
+  const shown = [...document.querySelectorAll('button, a')].filter(el => el.offsetParent !== null);
+  return [...fields.filter(el => el.labels.length === 0 && !el.getAttribute('aria-label')),
+          ...shown.filter(el => !named(el))].map(el => el.outerHTML);
+}"""
+
+
+async def unlabelled_controls(page: Page) -> list[str]:
+    """Fields without a label and visible buttons or links without a name, as HTML: [] on a good page."""
+    found: list[str] = await page.evaluate(UNLABELLED)
+    return found
+
+
 @pytest.fixture
 async def tab(browser: Browser) -> AsyncIterator[Tab]:
     """A page with JavaScript on."""

@@ -18,7 +18,7 @@ from tests.api.serving import served_api
 from tests.bridge import factories, harness
 from tests.bridge.fakes.fake_bitcoind import FakeBitcoind
 from tests.bridge.fakes.fake_lnd import FakeLnd
-from tests.browser.conftest import Site, Tab
+from tests.browser.conftest import Site, Tab, unlabelled_controls
 
 ADDRESS = factories.address(Network.REGTEST, "p2wpkh", "browser claim")
 
@@ -123,6 +123,7 @@ async def test_claim_refusals_shown_on_the_page(payout_site: Site, tab_without_s
     site, page = payout_site, tab_without_scripts.page
     token = (await site.create_pointer(amount="1000"))["token"]  # 10.00 USD a month
     await page.goto(f"{site.url}/{token}")
+    assert await unlabelled_controls(page) == []  # the claim form and the LNURL field included
     await page.get_by_label("Destination").fill(ADDRESS)
     await page.get_by_label("Amount (USD)").fill("2.505")
     await page.get_by_role("button", name="Get payout offer").click()
@@ -134,7 +135,9 @@ async def test_claim_refusals_shown_on_the_page(payout_site: Site, tab_without_s
     await expect(page.get_by_label("Destination")).to_have_value(ADDRESS)  # what was typed stays
     await amount.fill("20.00")
     await page.get_by_role("button", name="Get payout offer").click()
-    await expect(page.get_by_role("alert")).to_contain_text("only 1000 is available now")
+    await expect(page.get_by_role("alert")).to_contain_text(
+        "The payout would cost more than the 10.00 USD available now."
+    )
     await page.get_by_label("Destination").fill("bc1qnotanaddress")
     await page.get_by_label("Amount (USD)").fill("1.00")
     await page.get_by_role("button", name="Get payout offer").click()

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from playwright.async_api import expect
 
+from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.store import reservations
 from spsp_pull.store.pointers import find_by_token
-from tests.browser.conftest import Site, Tab
+from spsp_pull.web.words import moment
+from tests.browser.conftest import Site, Tab, unlabelled_controls
 
 HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
 
@@ -108,3 +110,40 @@ async def test_states_in_words(site: Site, tab: Tab) -> None:
     await expect(page.locator("#state")).to_have_text("Ended: all cycles are over")
     await expect(page.locator("#cycle")).to_have_text("cycle 1 of 1 (the last cycle is over)")
     assert tab.dialogs == []
+
+
+async def test_paused_until_and_resumed(site: Site, tab: Tab) -> None:
+    token = (await site.create_pointer(description="Gym membership"))["token"]
+    resumes = site.clock.now() + timedelta(days=45)
+    response = await site.client.patch(
+        f"/pointers/{token}", json={"paused": True, "resumesAt": isoformat_z(resumes)}, headers=site.auth()
+    )
+    assert response.status == 200, await response.text()
+    page = tab.page
+    await page.goto(f"{site.url}/{token}")
+    await expect(page.locator("#state")).to_have_text(f"Paused until {moment(resumes)}")
+    await expect(page.locator("#available")).to_have_text("0.00 USD")
+    await expect(page.locator("#next-cycle")).to_contain_text("grants nothing if the pause still holds then")
+    response = await site.client.patch(f"/pointers/{token}", json={"paused": True}, headers=site.auth())
+    assert response.status == 200, await response.text()
+    await page.reload()
+    await expect(page.locator("#state")).to_have_text("Paused until the payer resumes it")
+    response = await site.client.patch(f"/pointers/{token}", json={"paused": False}, headers=site.auth())
+    assert response.status == 200, await response.text()
+    await page.reload()
+    await expect(page.locator("#state")).to_have_text("Active")
+    await expect(page.locator("#available")).to_have_text("10.00 USD")
+
+
+async def test_every_field_labelled_and_reachable_by_keyboard(site: Site, tab: Tab) -> None:
+    token = (await site.create_pointer())["token"]
+    page = tab.page
+    await page.goto(f"{site.url}/{token}")
+    assert await unlabelled_controls(page) == []
+    reached = []
+    for _ in range(8):  # Tab walks the page: skip link, home, the pointer field, its copy button
+        await page.keyboard.press("Tab")
+        reached.append(
+            await page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
+        )
+    assert "payment-pointer" in reached and "Copy payment pointer" in reached, reached
