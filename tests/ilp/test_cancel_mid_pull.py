@@ -20,13 +20,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import func, select
 
 from spsp_pull.config import Config
 from spsp_pull.ilp.node import EmbeddedNode
 from spsp_pull.ilp.pull_session import TERMS_CHECK_PACKETS
 from spsp_pull.payee import query
 from spsp_pull.server import Server, running
-from spsp_pull.store import pointers
+from spsp_pull.store import models, pointers
 from spsp_pull.store.audit import audit_ledger
 from spsp_pull.store.database import Database
 from tests.ilp.hostile.databases import process_database, url_of
@@ -192,3 +193,36 @@ async def test_a_cancel_through_another_server_process_stops_a_running_pull(
         env = {"SPSP_AUTH_TOKEN": ADMIN, **({"SPSP_DATABASE_URL": url} if url else {})}
         async with ServerProcess(data_dir, env=env) as other:
             await stops_the_pull(s, cancel, other.url)
+
+
+async def reservations_made(db: Database, token: str) -> int:
+    record = await pointers.find_by_token(db, token)
+    assert record is not None
+    async with db.read() as session:
+        count = await session.scalar(
+            select(func.count())
+            .select_from(models.Reservation)
+            .where(models.Reservation.pointer_id == record.id)
+        )
+    return int(count or 0)
+
+
+async def test_a_change_that_leaves_more_available_lets_the_pull_go_on(backend: str, tmp_path: Path) -> None:
+    """The pull settles what it holds once on the change and goes on under the new terms: 1,000 packets
+    later it has made a few reservations of its largest chunk (512 packets), not one per check."""
+    async with serving(backend, tmp_path / "data") as (s, _url):
+        token = await s.pointer()
+        pull = await s.pull(token)
+        async with pull.payee:
+            await pull.paid_at_least(BEFORE_CANCEL)
+            async with s.http.patch(
+                f"{s.url}/pointers/{token}", json={"amount": str(2 * AMOUNT)}, headers=auth()
+            ) as response:
+                assert response.status == 200, await response.text()
+            made_at_change, paid_at_change = await reservations_made(s.db, token), pull.payee.paid
+            await pull.paid_at_least(paid_at_change + 1_000 * PACKET)
+            assert await reservations_made(s.db, token) - made_at_change <= 5
+            await cancel(s.http, s.url, token)
+            await pull.ended()
+        debited = await s.debited(token)
+        assert debited == pull.payee.paid <= 2 * AMOUNT
