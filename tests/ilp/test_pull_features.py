@@ -36,7 +36,8 @@ async def test_completed_pull_fires_the_webhook(tmp_path: Path, aiohttp_server: 
 
     async def hook(request: web.Request) -> web.Response:
         received.append((dict(request.headers), await request.read()))
-        arrived.set()
+        if request.headers["Webhook-Event"] == "pull.completed":
+            arrived.set()
         return web.Response()
 
     app = web.Application()
@@ -55,8 +56,8 @@ async def test_completed_pull_fires_the_webhook(tmp_path: Path, aiohttp_server: 
             ) as response,
         ):
             secret = (await response.json())["webhookSecret"]
-    [(headers, raw)] = received
-    body = json.loads(raw)
+    [(headers, raw)] = [(h, r) for h, r in received if h["Webhook-Event"] == "pull.completed"]
+    body = json.loads(raw)["data"]
     assert body["balanceTotal"] == "1000" and body["balanceInterval"] == "1000"
     assert str(body["pointer"]).endswith(f"/{token}")
     assert "Authorization" not in headers  # no bearer token shared by all accounts
