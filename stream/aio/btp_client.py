@@ -130,6 +130,7 @@ class BtpClient:
         self._reader: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._state = LinkState.IDLE
+        self._state_changed = asyncio.Event()  # set (and replaced) at each change of state
         self._closing = False
         self.connected = asyncio.Event()
         """Set while an authenticated connection is up."""
@@ -140,6 +141,18 @@ class BtpClient:
     @property
     def state(self) -> LinkState:
         return self._state
+
+    async def until(self, *states: LinkState) -> LinkState:
+        """Waits until the client is in one of `states` (e.g. REFUSED or DISCONNECTED once it gave up
+        reconnecting); returns that state."""
+        while self._state not in states:
+            await self._state_changed.wait()
+        return self._state
+
+    def _set_state(self, state: LinkState) -> None:
+        self._state = state
+        changed, self._state_changed = self._state_changed, asyncio.Event()
+        changed.set()
 
     @property
     def address(self) -> str | None:
@@ -160,13 +173,13 @@ class BtpClient:
         previous = self._state
         if previous not in _CONNECTABLE:
             raise RuntimeError(f"connect() on a client that is {previous.value}")
-        self._state = LinkState.CONNECTING
+        self._set_state(LinkState.CONNECTING)
         loop = asyncio.get_running_loop()
         try:
             attempts = None if self._reconnect else 1
             session, reader = await self._establish(datetime.now(UTC) + self._connect_timeout, attempts)
         except BaseException:
-            self._state = previous
+            self._set_state(previous)
             raise
         self._attach(session, reader)
         self._supervisor = loop.create_task(self._supervise())
@@ -194,12 +207,12 @@ class BtpClient:
 
     def _attach(self, session: BtpSession, reader: "asyncio.Task[None]") -> None:
         self._session, self._reader = session, reader
-        self._state = LinkState.CONNECTED
+        self._set_state(LinkState.CONNECTED)
         self.connected.set()
 
     def _detach(self, state: LinkState) -> None:
         self._session = self._reader = None
-        self._state = state
+        self._set_state(state)
         self.connected.clear()
 
     async def _supervise(self) -> None:

@@ -266,7 +266,7 @@ async def test_client_reconnects_after_the_server_restarts(clients: ClientFactor
     client.set_handler(echo)
 
     await first.stop()
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(client.until(LinkState.RECONNECTING), 5)
     assert not client.connected.is_set()
     assert codes([await client.send(prepare_to(LOCAL))]) == ["T01"]
 
@@ -288,24 +288,18 @@ async def test_client_stops_reconnecting_when_refused(clients: ClientFactory) ->
     async with BtpServer(SERVER_ADDRESS, ASSET, port=port) as first:
         client = await clients(first.url("alice", "secret-a"))
     async with BtpServer(SERVER_ADDRESS, ASSET, port=port, authenticate=refuse):
-        for _ in range(100):
-            if client.state is LinkState.REFUSED:
-                break
-            await asyncio.sleep(0.02)
+        refused = await asyncio.wait_for(client.until(LinkState.REFUSED, LinkState.DISCONNECTED), 5)
 
-    assert client.state is LinkState.REFUSED
+    assert refused is LinkState.REFUSED
     assert not client.connected.is_set()
 
 
 async def test_reconnect_attempts_can_be_bounded(clients: ClientFactory) -> None:
     async with BtpServer(SERVER_ADDRESS, ASSET) as server:
         client = await clients(server.url("alice", "secret-a"), max_reconnect_attempts=2)
-    for _ in range(100):
-        if client.state is LinkState.DISCONNECTED:
-            break
-        await asyncio.sleep(0.02)
+    given_up = await asyncio.wait_for(client.until(LinkState.DISCONNECTED, LinkState.REFUSED), 5)
 
-    assert client.state is LinkState.DISCONNECTED
+    assert given_up is LinkState.DISCONNECTED
 
 
 async def test_too_many_prepares_in_flight_are_rejected_busy(clients: ClientFactory) -> None:
