@@ -15,6 +15,7 @@ from spsp_pull.store.payouts import PayoutRecord
 from spsp_pull.store.records import PointerRecord
 from spsp_pull.web.app_access import Form, action, done, page, render_app
 from spsp_pull.web.app_session import SignedIn
+from spsp_pull.web.payout_summary import payout_summary
 
 OUTSTANDING = (PayoutStatus.NEW.value, PayoutStatus.QUEUED.value)
 PAGE_SIZE = 100
@@ -43,7 +44,7 @@ async def _listing(
         {
             "title": "Payouts",
             "enabled": ctx.bridge is not None,
-            "payouts": items,
+            "payouts": [(item, payout_summary(item)) for item in items],
             "total": total,
             "pointers": await _pointers_of(request, items),
             "errors": errors,

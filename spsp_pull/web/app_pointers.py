@@ -19,12 +19,14 @@ from spsp_pull.api.context import context
 from spsp_pull.api.pointers import cancel_for, create_for, update_for
 from spsp_pull.domain.agreement import State, balance, global_cycle_window, state
 from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.states import PayoutStatus
 from spsp_pull.store import outbox, payouts, pointers
 from spsp_pull.store.outbox import DeliveryRecord
 from spsp_pull.store.pointers import PointerNotFound
 from spsp_pull.store.records import PointerRecord
 from spsp_pull.web.app_access import Form, action, done, page, render_app
 from spsp_pull.web.app_session import SignedIn
+from spsp_pull.web.payout_summary import payout_summary
 
 STATES: tuple[State, ...] = ("pending", "active", "paused", "ended", "expired", "cancelled")
 PAGE_SIZE = 50
@@ -215,7 +217,8 @@ async def _pointer_page(
             else json.dumps(record.metadata, ensure_ascii=False),
             "versions": await pointers.pointer_versions(ctx.db, record.id),
             "pulls": await pointers.pointer_pulls(ctx.db, record.id),
-            "payouts": payout_items,
+            "payouts": [(item, payout_summary(item)) for item in payout_items],
+            "new_payouts": any(item.status == PayoutStatus.NEW for item in payout_items),
             "payouts_enabled": ctx.bridge is not None,
             "deliveries": await _deliveries(request, record),
             "error": error,

@@ -177,6 +177,9 @@ async def test_payer_approves_and_cancels_selected_payout_requests(payout_site: 
     await page.get_by_role("link", name="3 new payout requests").click()
     await expect(page.get_by_role("heading", level=1)).to_have_text("Outstanding payouts")
     await expect(page.locator("tbody tr")).to_have_count(3)  # not the other account's
+    first_row = page.locator("tbody tr", has=page.get_by_label(f"Select payout {requested[0].public_id}"))
+    await expect(first_row).to_contain_text("10.00 USD")
+    await expect(first_row).to_contain_text("Bitcoin on-chain")
     await page.get_by_label(f"Select payout {requested[0].public_id}").check()
     await page.get_by_label(f"Select payout {requested[2].public_id}").check()
     await page.get_by_role("button", name="Approve selected").click()
@@ -192,6 +195,10 @@ async def test_payer_approves_and_cancels_selected_payout_requests(payout_site: 
     statuses = [(await harness.payout(site.context.db, p)).status for p in requested]
     assert statuses == ["QUEUED", "CANCELLED", "QUEUED"]
     assert (await harness.payout(site.context.db, other_request)).status == "NEW"
+    await page.goto(f"{site.url}/app/pointers/{record.token}")
+    on_pointer = page.locator("section", has=page.get_by_role("heading", name="Payouts"))
+    await expect(on_pointer.locator("tbody tr")).to_have_count(3)
+    await expect(on_pointer.locator("tbody tr", has_text=requested[1].public_id)).to_contain_text("CANCELLED")
     assert (await audit_ledger(site.context.db, now=site.clock.now())).mismatches == ()
     assert any_tab.dialogs == [] and any_tab.console_errors == []
 
