@@ -128,7 +128,7 @@ class QueryHeadReader:
                 if field[2].strip(b"\t ") != b"0":
                     return NOT_A_QUERY
             elif name == b"accept":
-                if prefers_html(field[2].decode()):
+                if b"html" in field[2].lower() and prefers_html(field[2].decode()):
                     return NOT_A_QUERY  # a browser: aiohttp's route serves the pointer's page
             elif name in LOGGED_HEADERS:
                 logged[name] = field[2].strip(b"\t ").decode()
