@@ -60,6 +60,11 @@ class Run:
     def cpu_ms_per_packet(self) -> float:
         return 1000 * self.server_cpu_s / max(1, self.packets)
 
+    @property
+    def cpu_ms_per_pull(self) -> float:
+        """Server CPU per completed pull."""
+        return 1000 * self.server_cpu_s / max(1, self.ok)
+
 
 @dataclass
 class Series:
@@ -82,6 +87,11 @@ class Series:
             "packets_per_s": round(median([r.packets_per_s for r in runs]), 1),
             "pulls_per_s": round(median([r.pulls_per_s for r in runs]), 1),
             "cpu_ms_per_packet": round(median([r.cpu_ms_per_packet for r in runs]), 3),
+            "cpu_ms_per_pull": round(median([r.cpu_ms_per_pull for r in runs]), 3),
+            "cpu_ms_per_pull_min": round(min(r.cpu_ms_per_pull for r in runs), 3),
+            "cpu_ms_per_pull_max": round(max(r.cpu_ms_per_pull for r in runs), 3),
+            "pulls_per_s_min": round(min(r.pulls_per_s for r in runs), 1),
+            "pulls_per_s_max": round(max(r.pulls_per_s for r in runs), 1),
             "server_cpu_s": round(median([r.server_cpu_s for r in runs]), 3),
             "errors": sorted({e for r in runs for e in r.errors})[:5],
         }
@@ -146,14 +156,18 @@ async def js_pull(pid: int, pointer_url: str, btp_port: int, amount: int, limit:
     return Run(int(result.ok), 1, result.ms / 1000, result.prepares_received, meter.seconds, errors)
 
 
-async def js_pull_batch(pid: int, pointer_urls: list[str], btp_port: int, amount: int) -> Run:
-    """One pull per pointer, all at once, from one JS process (bench/js/pullers.js)."""
+async def js_pull_batch(
+    pid: int, pointer_urls: list[str], btp_port: int, amount: int, concurrency: int | None = None
+) -> Run:
+    """One pull per pointer, at most `concurrency` at once (default: all), from one JS process
+    (bench/js/pullers.js)."""
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as listing:
         listing.write("\n".join(pointer_urls) + "\n")
     runtime = select_runtime()
     command = runtime.command("pullers.js")
     command[command.index(str(JS_DIR / "pullers.js"))] = str(BENCH_JS)
     command += ["--btp-port", str(btp_port), "--amount", str(amount), "--pointers-file", listing.name]
+    command += ["--concurrency", str(concurrency or len(pointer_urls))]
     process = NodeProcess("pullers.js", command, env={"NODE_PATH": str(JS_DIR / "node_modules")})
     meter = CpuMeter(pid)
     meter.start()
@@ -222,9 +236,17 @@ async def large_pull_via_connector(
 
 
 async def many_pulls_via_connector(
-    batches: int, pullers: int = 50, amount: int = 1000, warmup: int = 1
+    batches: int,
+    pullers: int = 50,
+    amount: int = 1000,
+    warmup: int = 1,
+    *,
+    pulls: int | None = None,
+    profile: str = "many_connector",
 ) -> dict[str, Series]:
-    """`pullers` concurrent JS pulls of `amount`, each from its own pointer, through moneyd."""
+    """`pulls` JS pulls of `amount` (default: `pullers`), each from its own pointer, `pullers` at a time,
+    through moneyd. Server CPU per completed pull is the batch's CPU over its completed pulls."""
+    total = pulls or pullers
     async with JsConnector(disable_rate_limit=True) as connector:
         user = unique_name("pullsrv")
         with tempfile.TemporaryDirectory() as tmp:
@@ -235,14 +257,14 @@ async def many_pulls_via_connector(
                     js_pid = js.pid
 
                     async def measure_ours() -> Run:
-                        urls = await create_pointers(ours.url, pullers, amount)
-                        return await js_pull_batch(ours.pid, urls, connector.port, amount)
+                        urls = await create_pointers(ours.url, total, amount)
+                        return await js_pull_batch(ours.pid, urls, connector.port, amount, pullers)
 
                     async def measure_js() -> Run:
-                        urls = [js.pointer_url(amount)] * pullers
-                        return await js_pull_batch(js_pid, urls, connector.port, amount)
+                        urls = [js.pointer_url(amount)] * total
+                        return await js_pull_batch(js_pid, urls, connector.port, amount, pullers)
 
-                    async with profiling(ours.pid, "many_connector"):
+                    async with profiling(ours.pid, profile):
                         return await alternate(batches, warmup, {"ours": measure_ours, "js": measure_js})
             finally:
                 await ours.stop()
@@ -342,6 +364,9 @@ async def _main() -> None:  # pragma: no cover - manual use
         print(json.dumps({k: v.summary() for k, v in result.items()}, indent=1))
     elif which == "many":
         result = await many_pulls_via_connector(runs)
+        print(json.dumps({k: v.summary() for k, v in result.items()}, indent=1))
+    elif which == "short":
+        result = await many_pulls_via_connector(runs, pulls=300, profile="short_connector")
         print(json.dumps({k: v.summary() for k, v in result.items()}, indent=1))
     elif which == "direct":
         out = await direct(runs, runs)

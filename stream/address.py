@@ -1,5 +1,6 @@
 """ILP addresses (RFC 0015), validated exactly as ilp-packet 3.x does while deserializing."""
 
+import functools
 import re
 
 from stream.errors import InvalidAddressError
@@ -13,7 +14,10 @@ _ADDRESS = re.compile(rf"{_ALLOCATION_SCHEMES}(?:{_SEGMENT})+")
 _ADDRESS_BYTES = re.compile(_ADDRESS.pattern.encode("ascii"))
 
 
+@functools.lru_cache(maxsize=4096)
 def is_valid_address(address: str) -> bool:
+    """Remembered: the few addresses a process writes (its own, its peers') are checked once each, not on
+    every packet that carries them."""
     return len(address) <= MAX_ADDRESS_LENGTH and _ADDRESS.fullmatch(address) is not None
 
 

@@ -35,6 +35,7 @@ def test_bench_smoke_runs_every_scenario() -> None:
     for row in (
         "Large pull through moneyd",
         "Many pulls through moneyd",
+        "Short pulls through moneyd",
         "Direct large pull",
         "Direct, ours end to end",
         "Direct many pulls",

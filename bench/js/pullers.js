@@ -1,10 +1,11 @@
 'use strict'
-// Benchmark puller: one ilp-protocol-stream 2.7.1 pull per pointer, all at once, exactly as
+// Benchmark puller: one ilp-protocol-stream 2.7.1 pull per pointer, at most --concurrency at once (default:
+// all), exactly as
 // tests/interop/js/puller.js --mode direct does each pull (own BTP plugin and username per pull:
 // SPSP query, createConnection, createStream, receiveTotal, end). Unlike puller.js it takes many pointers.
 //
 //   NODE_PATH=tests/interop/js/node_modules node bench/js/pullers.js --btp-port N --amount 1000 \
-//       --pointers-file FILE [--timeout 60000]
+//       --pointers-file FILE [--concurrency 50] [--timeout 60000]
 //
 // FILE holds one SPSP URL per line. Prints one JSON line per pull, then {"batch_ms": ...}: the time from
 // the first pull's start to the last pull's end.
@@ -53,14 +54,20 @@ async function onePull (options, pointer, index) {
 }
 
 async function main () {
-  const args = parseArgs(process.argv.slice(2), { 'btp-port': null, amount: '1000', 'pointers-file': null, timeout: '60000' })
+  const args = parseArgs(process.argv.slice(2), { 'btp-port': null, amount: '1000', 'pointers-file': null, concurrency: '0', timeout: '60000' })
   const options = { btpPort: Number(args['btp-port']), amount: args.amount, timeoutMs: Number(args.timeout) }
   if (!Number.isInteger(options.btpPort)) fail('bad --btp-port')
   const pointers = fs.readFileSync(args['pointers-file'], 'utf8').split('\n').map((l) => l.trim()).filter(Boolean)
+  const concurrency = Number(args.concurrency) || pointers.length
+  let next = 0
+  async function worker () {  // takes the next pointer as soon as its pull ends
+    while (next < pointers.length) {
+      const i = next++
+      process.stdout.write(JSON.stringify(await onePull(options, pointers[i], i)) + '\n')
+    }
+  }
   const started = process.hrtime.bigint()
-  await Promise.all(pointers.map((pointer, i) => onePull(options, pointer, i).then((r) => {
-    process.stdout.write(JSON.stringify(r) + '\n')
-  })))
+  await Promise.all(Array.from({ length: Math.min(concurrency, pointers.length) }, worker))
   process.stdout.write(JSON.stringify({ batch_ms: Number(process.hrtime.bigint() - started) / 1e6 }) + '\n')
 }
 

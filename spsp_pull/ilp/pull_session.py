@@ -42,6 +42,7 @@ from stream.connection import (
     StreamClosed,
     StreamConnection,
     StreamOpened,
+    StreamView,
 )
 from stream.frames import StreamErrorCode
 from stream.oer import U64_MAX
@@ -204,7 +205,7 @@ class PullSession:
             view = self._conn.stream(sid)
             if not view.is_open:
                 break  # closed by the payee, or with the connection: `_run` drains what is in flight
-            if self._terms_check_due():
+            if self._terms_check_due(view):
                 await self._check_terms()
             unused = self._budget.send_limit - view.total_sent - view.in_flight
             remote_room = self._local_units(view.remote_receive_max, view.remote_total_received)
@@ -236,12 +237,17 @@ class PullSession:
                 self._conn.close_stream(sid, message=await self._end_message())
                 self._kick()
                 break
-            await self._wait_change(TERMS_CHECK if self._budget.open_grants else IDLE_CHECK)
+            await self._wait_change(TERMS_CHECK if self._holds_unsent(view) else IDLE_CHECK)
 
-    def _terms_check_due(self) -> bool:
-        """Whether to re-read the pointer now: only while grants are open (a reservation reads the terms
-        itself), every `TERMS_CHECK` and every `TERMS_CHECK_PACKETS` fulfilled packets."""
-        if not self._budget.open_grants:
+    def _holds_unsent(self, view: StreamView) -> bool:
+        """Whether open grants cover something not yet sent: what a cancel or a change could still stop."""
+        return bool(self._budget.open_grants) and self._budget.send_limit > view.total_sent + view.in_flight
+
+    def _terms_check_due(self, view: StreamView) -> bool:
+        """Whether to re-read the pointer now: only while grants cover something not yet sent (a reservation
+        reads the terms itself; what was sent or is in flight cannot be called back), every `TERMS_CHECK`
+        and every `TERMS_CHECK_PACKETS` fulfilled packets."""
+        if not self._holds_unsent(view):
             return False
         return (
             self.packets - self._packets_at_check >= TERMS_CHECK_PACKETS

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import operator
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -122,6 +123,7 @@ class Database:
         self._lookups: dict[tuple[str, str], _Lookup] = {}
         self._sqlite_path = parsed.database if self.dialect == "sqlite" else None
         self._sqlite_reader: sqlite3.Connection | None = None
+        self._sqlite_raw: _InlineSqlite | None = None
         self._pg_pool: Any = None
         self._pg_pool_ready: asyncio.Future[Any] | None = None
         # SQLite has one writer at a time: writers of this process queue here rather than in SQLite's busy
@@ -202,13 +204,11 @@ class Database:
         key = (table.name, column)
         lookup = self._lookups.get(key)
         if self._sqlite_path not in (None, "", ":memory:"):
-            if lookup is None:
-                lookup = self._lookups[key] = _make_lookup(self.engine.dialect, table, column, None)
+            lookup = self._sqlite_lookup(table, column)
             raw = self._reader().execute(lookup.sql, (value,)).fetchone()
         elif self.dialect == "postgresql" and self.engine.dialect.driver == "asyncpg":
             pool = await self._postgres_pool()
-            if lookup is None:
-                lookup = self._lookups[key] = await self._postgres_lookup(pool, table, column)
+            lookup = await self._postgres_lookup_cached(pool, table, column)
             raw = await pool.fetchrow(lookup.sql, value)
         else:
             if lookup is None:  # rows come through SQLAlchemy, their values converted already
@@ -219,13 +219,72 @@ class Database:
                 raw = (await conn.execute(select(table).where(table.c[column] == value))).first()
         return None if raw is None else lookup.reader(reader)(raw)
 
-    async def _postgres_lookup(self, pool: Any, table: Table, column: str) -> _Lookup:
+    @asynccontextmanager
+    async def raw_write(self) -> AsyncIterator[RawWrite]:
+        """A write transaction whose statements go straight to the driver, without the ORM: the pull's
+        reservations (a few statements each, many per second). It commits on success, like `write()`, and
+        queues on the same lock on SQLite (BEGIN IMMEDIATE on a connection of its own)."""
+        if self._sqlite_write_lock is not None and self._sqlite_path not in (None, "", ":memory:"):
+            await self._acquire_sqlite_write_lock(self._sqlite_write_lock)
+            try:
+                writer = self._sqlite_raw_writer()
+                await writer.run(writer._conn.execute, "BEGIN IMMEDIATE")
+                try:
+                    yield _SqliteRawWrite(self, writer._conn)
+                except BaseException:
+                    writer._conn.rollback()
+                    raise
+                await writer.commit()
+            finally:
+                self._sqlite_writer = None
+                self._sqlite_write_lock.release()
+        elif self.dialect == "postgresql" and self.engine.dialect.driver == "asyncpg":
+            pool = await self._postgres_pool()
+            async with pool.acquire() as conn, conn.transaction():
+                yield _PostgresRawWrite(self, pool, conn)
+        else:
+            raise NotImplementedError(f"raw writes need a SQLite file or asyncpg, not {self.url}")
+
+    def _sqlite_raw_writer(self) -> _InlineSqlite:
+        if self._sqlite_raw is None:
+            assert self._sqlite_path is not None
+            writer = sqlite3.connect(
+                self._sqlite_path, timeout=0, check_same_thread=False, isolation_level=None
+            )
+            for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=0"):
+                writer.execute(f"PRAGMA {pragma}")
+            self._sqlite_raw = _InlineSqlite(writer)
+        return self._sqlite_raw
+
+    def _sqlite_lookup(self, table: Table, column: str) -> _Lookup:
+        key = (table.name, column)
+        lookup = self._lookups.get(key)
+        if lookup is None:
+            lookup = self._lookups[key] = _make_lookup(self.engine.dialect, table, column, None)
+        return lookup
+
+    async def _postgres_lookup_cached(
+        self, pool: Any, table: Table, column: str, held: Any = None
+    ) -> _Lookup:
+        """The lookup, prepared on `held` (a connection the caller holds: taking a second one from the pool
+        could wait for itself) or on one from `pool`."""
+        key = (table.name, column)
+        lookup = self._lookups.get(key)
+        if lookup is None:
+            if held is not None:
+                lookup = await self._postgres_lookup(held, table, column)
+            else:
+                async with pool.acquire() as conn:
+                    lookup = await self._postgres_lookup(conn, table, column)
+            self._lookups[key] = lookup
+        return lookup
+
+    async def _postgres_lookup(self, conn: Any, table: Table, column: str) -> _Lookup:
         """The column types come from the prepared statement (their OIDs choose the result processors, as the
         type codes of a cursor description do in SQLAlchemy)."""
         sql = _make_lookup(self.engine.dialect, table, column, None, processors=False).sql
-        async with pool.acquire() as conn:
-            statement = await conn.prepare(sql)
-            oids = [attribute.type.oid for attribute in statement.get_attributes()]
+        statement = await conn.prepare(sql)
+        oids = [attribute.type.oid for attribute in statement.get_attributes()]
         return _make_lookup(self.engine.dialect, table, column, oids)
 
     def _reader(self) -> sqlite3.Connection:
@@ -273,10 +332,116 @@ class Database:
         if self._sqlite_reader is not None:
             self._sqlite_reader.close()
             self._sqlite_reader = None
+        if self._sqlite_raw is not None:
+            self._sqlite_raw.stop()
+            self._sqlite_raw = None
         if self._pg_pool is not None:
             pool, self._pg_pool = self._pg_pool, None
             await pool.close()
         await self.engine.dispose()
+
+
+class RawWrite:
+    """The statements of one `Database.raw_write()` transaction, on the driver itself. SQL is written once
+    for both backends with `:name` parameters; values go in as the driver stores them (`amount`, `time`);
+    `FOR UPDATE` is added where the backend has it (SQLite's BEGIN IMMEDIATE locks the whole file)."""
+
+    def amount(self, value: int) -> Any:
+        raise NotImplementedError
+
+    def time(self, value: datetime) -> Any:
+        raise NotImplementedError
+
+    async def fetchrow(self, sql: str, *, lock: bool = False, **params: Any) -> Sequence[Any] | None:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, **params: Any) -> int:
+        """The statement's row count."""
+        raise NotImplementedError
+
+    async def select_one(
+        self, table: Table, column: str, value: object, reader: RowReader[_T], *, lock: bool = False
+    ) -> _T | None:
+        """`Database.select_one` within this transaction (`lock`: the row stays locked until it ends)."""
+        raise NotImplementedError
+
+
+class _SqliteRawWrite(RawWrite):
+    def __init__(self, db: Database, connection: sqlite3.Connection) -> None:
+        self._db = db
+        self._conn = connection
+
+    def amount(self, value: int) -> Any:
+        return str(value)
+
+    def time(self, value: datetime) -> Any:
+        # As SQLAlchemy's SQLite DATETIME stores it: compared as text, so always with the microseconds.
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    async def fetchrow(self, sql: str, *, lock: bool = False, **params: Any) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = self._conn.execute(sql, params).fetchone()
+        return row
+
+    async def execute(self, sql: str, **params: Any) -> int:
+        return self._conn.execute(sql, params).rowcount
+
+    async def select_one(
+        self, table: Table, column: str, value: object, reader: RowReader[_T], *, lock: bool = False
+    ) -> _T | None:
+        lookup = self._db._sqlite_lookup(table, column)
+        raw = self._conn.execute(lookup.sql, (value,)).fetchone()
+        return None if raw is None else lookup.reader(reader)(raw)
+
+
+class _PostgresRawWrite(RawWrite):
+    _numbered: dict[str, tuple[str, tuple[str, ...]]] = {}  # SQL text -> numbered text, parameter names
+
+    def __init__(self, db: Database, pool: Any, connection: Any) -> None:
+        self._db = db
+        self._pool = pool
+        self._conn = connection
+
+    def amount(self, value: int) -> Any:
+        return value
+
+    def time(self, value: datetime) -> Any:
+        return value
+
+    @classmethod
+    def _positional(cls, sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        """`:name` parameters as asyncpg's `$n` (each name numbered once, by first appearance)."""
+        numbered = cls._numbered.get(sql)
+        if numbered is None:
+            names: list[str] = []
+
+            def number(match: re.Match[str]) -> str:
+                if match.group(1) not in names:
+                    names.append(match.group(1))
+                return f"${names.index(match.group(1)) + 1}"
+
+            numbered = cls._numbered[sql] = (_PARAMETER.sub(number, sql), tuple(names))
+        text_, names_ = numbered
+        return text_, [params[name] for name in names_]
+
+    async def fetchrow(self, sql: str, *, lock: bool = False, **params: Any) -> Sequence[Any] | None:
+        query, args = self._positional(sql + (" FOR UPDATE" if lock else ""), params)
+        row: Sequence[Any] | None = await self._conn.fetchrow(query, *args)
+        return row
+
+    async def execute(self, sql: str, **params: Any) -> int:
+        query, args = self._positional(sql, params)
+        status: str = await self._conn.execute(query, *args)
+        return int(status.rsplit(" ", 1)[-1])
+
+    async def select_one(
+        self, table: Table, column: str, value: object, reader: RowReader[_T], *, lock: bool = False
+    ) -> _T | None:
+        lookup = await self._db._postgres_lookup_cached(self._pool, table, column, self._conn)
+        raw = await self._conn.fetchrow(lookup.sql + (" FOR UPDATE" if lock else ""), value)
+        return None if raw is None else lookup.reader(reader)(raw)
+
+
+_PARAMETER = re.compile(r"(?<!:):([a-z_][a-z0-9_]*)")
 
 
 def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:

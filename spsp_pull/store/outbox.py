@@ -12,6 +12,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from spsp_pull.domain.outbound_targets import destination_of
 from spsp_pull.store import models
 from spsp_pull.store.accounts import signing_secrets
-from spsp_pull.store.database import Database
+from spsp_pull.store.database import Database, RawWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,22 +58,56 @@ def enqueue(
     payout_id: int | None = None,
 ) -> None:
     """Queue a message for `account_id`; with `payout_id`, it is signed with that payout's secret."""
-    session.add(
-        models.WebhookMessage(
-            pointer_id=pointer_id,
-            account_id=account_id,
-            payout_id=payout_id,
-            url=url,
-            destination=destination_of(url),
-            event=event,
-            body=json.dumps(body, separators=(",", ":"), sort_keys=True),
-            state="pending",
-            attempts=0,
-            next_attempt_at=now,
-            claimed_until=None,
-            created_at=now,
-        )
+    session.add(models.WebhookMessage(**_message(url, event, body, now, account_id, pointer_id, payout_id)))
+
+
+async def enqueue_raw(
+    tx: RawWrite,
+    *,
+    url: str,
+    event: str,
+    body: dict[str, object],
+    now: datetime,
+    account_id: int,
+    pointer_id: int | None = None,
+    payout_id: int | None = None,
+) -> None:
+    """`enqueue` within a `Database.raw_write()` transaction."""
+    columns = _message(url, event, body, now, account_id, pointer_id, payout_id)
+    columns.update(next_attempt_at=tx.time(now), created_at=tx.time(now))
+    await tx.execute(
+        "INSERT INTO webhook_outbox (pointer_id, account_id, payout_id, url, destination, event, body,"
+        " state, attempts, next_attempt_at, claimed_until, created_at) VALUES (:pointer_id, :account_id,"
+        " :payout_id, :url, :destination, :event, :body, :state, :attempts, :next_attempt_at,"
+        " :claimed_until, :created_at)",
+        **columns,
     )
+
+
+def _message(
+    url: str,
+    event: str,
+    body: dict[str, object],
+    now: datetime,
+    account_id: int,
+    pointer_id: int | None,
+    payout_id: int | None,
+) -> dict[str, Any]:
+    """The columns of a new outbox message."""
+    return {
+        "pointer_id": pointer_id,
+        "account_id": account_id,
+        "payout_id": payout_id,
+        "url": url,
+        "destination": destination_of(url),
+        "event": event,
+        "body": json.dumps(body, separators=(",", ":"), sort_keys=True),
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "claimed_until": None,
+        "created_at": now,
+    }
 
 
 async def claim_due(

@@ -15,18 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from spsp_pull.domain.agreement import balance, current_cycle
+from spsp_pull.domain.agreement import Usage, balance, current_cycle
 from spsp_pull.store import models, sender_lease
-from spsp_pull.store.database import Database
-from spsp_pull.store.outbox import enqueue
+from spsp_pull.store.database import Database, RawWrite
+from spsp_pull.store.outbox import enqueue, enqueue_raw
 from spsp_pull.store.pointers import PointerNotFound, lock_pointer
-from spsp_pull.store.records import PointerRecord, apply_usage, pointer_record
+from spsp_pull.store.records import PointerRecord, apply_usage, pointer_reader, pointer_record
 
 WebhookBody = Callable[[PointerRecord, datetime], dict[str, object]]
 
@@ -93,23 +93,16 @@ async def settle_and_reserve(
     `sender=(holder, ttl)` it takes or extends the pointer's sender lease first.
 
     All or nothing: a reservation in `settle_first` that is already closed raises `ReservationClosed`, a
-    lease another holder has raises `SenderBusy`, and nothing is settled or reserved."""
-    async with db.write() as session:
+    lease another holder has raises `SenderBusy`, and nothing is settled or reserved. The pull's hot path:
+    its statements go straight to the driver (`Database.raw_write`)."""
+    async with db.raw_write() as tx:
         if sender is not None and not await sender_lease.acquire_in(
-            session, pointer_id, sender[0], now=now, ttl=sender[1]
+            tx, pointer_id, sender[0], now=now, ttl=sender[1]
         ):
             raise SenderBusy(str(pointer_id))
-        locked = await _lock_open(session, [reservation_id for reservation_id, _ in settle_first])
-        settled = [
-            _close_locked(
-                session, *locked[reservation_id], sent, now=now, state="settled", kind=None, notify=None
-            )
-            for reservation_id, sent in settle_first
-        ]
+        settled = await _close_raw(tx, settle_first, now=now, notify=None)
         grant = (
-            await _reserve_in(session, pointer_id, want, kind=kind, now=now, lease=lease, minimum=1)
-            if want >= 1
-            else None
+            await _reserve_raw(tx, pointer_id, want, kind=kind, now=now, lease=lease) if want >= 1 else None
         )
     db.metrics.reservations("settled", len(settled))
     db.metrics.reservations("made", int(grant is not None))
@@ -127,25 +120,167 @@ async def settle_all(
     """`settle` each `(reservation_id, sent)` in one transaction (the end of a pull); `notify` goes with the
     last one. With `release_sender=(pointer_id, holder)` the pull's sender lease is released in it too.
 
-    All or nothing, as `settle_and_reserve`."""
-    async with db.write() as session:
-        locked = await _lock_open(session, [reservation_id for reservation_id, _ in shares])
-        settled = [
-            _close_locked(
-                session,
-                *locked[reservation_id],
-                sent,
-                now=now,
-                state="settled",
-                kind=None,
-                notify=notify if i == len(shares) - 1 else None,
-            )
-            for i, (reservation_id, sent) in enumerate(shares)
-        ]
+    All or nothing, as `settle_and_reserve` (and, like it, on the driver itself)."""
+    async with db.raw_write() as tx:
+        settled = await _close_raw(tx, shares, now=now, notify=notify)
         if release_sender is not None:
-            await sender_lease.release_in(session, *release_sender)
+            await sender_lease.release_in(tx, *release_sender)
     db.metrics.reservations("settled", len(settled))
     return settled
+
+
+_POINTERS = cast(Table, models.Pointer.__table__)
+
+
+async def _reserve_raw(
+    tx: RawWrite, pointer_id: int, want: int, *, kind: str, now: datetime, lease: timedelta
+) -> Grant | None:
+    """`_reserve_in` on the driver."""
+    record = await tx.select_one(_POINTERS, "id", pointer_id, pointer_reader, lock=True)
+    if record is None:
+        raise PointerNotFound(str(pointer_id))
+    held = _held(record, want, now, minimum=1)
+    if held is None:
+        return None
+    amount, cycle, usage = held
+    await _store_usage(tx, pointer_id, usage, record.reserved_total + amount)
+    lease_until = now + lease
+    row = await tx.fetchrow(
+        "INSERT INTO reservations (pointer_id, amount, kind, version, cycle, state, settled, created_at,"
+        " lease_until) VALUES (:pointer_id, :amount, :kind, :version, :cycle, 'open', :zero, :now, :until)"
+        " RETURNING id",
+        pointer_id=pointer_id,
+        amount=tx.amount(amount),
+        kind=kind,
+        version=record.version.number,
+        cycle=cycle,
+        zero=tx.amount(0),
+        now=tx.time(now),
+        until=tx.time(lease_until),
+    )
+    assert row is not None
+    return Grant(int(row[0]), pointer_id, amount, cycle, lease_until)
+
+
+async def _store_usage(tx: RawWrite, pointer_id: int, usage: Usage, reserved_total: int) -> None:
+    await tx.execute(
+        "UPDATE pointers SET pulled_total = :pulled, used_since_anchor = :since_anchor,"
+        " used_in_cycle = :in_cycle, usage_cycle = :cycle, reserved_total = :reserved WHERE id = :id",
+        pulled=tx.amount(usage.pulled_total),
+        since_anchor=tx.amount(usage.used_since_anchor),
+        in_cycle=tx.amount(usage.used_in_cycle),
+        cycle=usage.cycle,
+        reserved=tx.amount(reserved_total),
+        id=pointer_id,
+    )
+
+
+async def _close_raw(
+    tx: RawWrite, shares: Sequence[tuple[int, int]], *, now: datetime, notify: WebhookBody | None
+) -> list[Settlement]:
+    """Settle `shares` (`_lock_open` and `_close_locked` on the driver): the pointers locked by id, then the
+    reservations by id; `ReservationClosed` if one is not open. `notify` goes with the last share."""
+    if not shares:
+        return []
+    wanted = sorted({reservation_id for reservation_id, _ in shares})
+    pointer_ids = set()
+    for reservation_id in wanted:
+        row = await tx.fetchrow("SELECT pointer_id FROM reservations WHERE id = :id", id=reservation_id)
+        if row is None:
+            raise ReservationClosed(str(reservation_id))
+        pointer_ids.add(int(row[0]))
+    records: dict[int, PointerRecord] = {}
+    for pointer_id in sorted(pointer_ids):
+        record = await tx.select_one(_POINTERS, "id", pointer_id, pointer_reader, lock=True)
+        assert record is not None  # a reservation's pointer is never deleted
+        records[pointer_id] = record
+    open_: dict[int, tuple[int, int, str, int]] = {}
+    for reservation_id in wanted:
+        row = await tx.fetchrow(
+            "SELECT pointer_id, amount, kind, cycle, state FROM reservations WHERE id = :id",
+            lock=True,
+            id=reservation_id,
+        )
+        if row is None or row[4] != "open":
+            raise ReservationClosed(str(reservation_id))
+        open_[reservation_id] = (int(row[0]), int(row[1]), str(row[2]), int(row[3]))
+    settled = []
+    for i, (reservation_id, sent) in enumerate(shares):
+        if reservation_id not in open_:  # named twice
+            raise ReservationClosed(str(reservation_id))
+        pointer_id, amount, kind, cycle = open_.pop(reservation_id)
+        if not 0 <= sent <= amount:
+            raise ValueError(f"settled {sent} outside the reservation of {amount}")
+        record = records[pointer_id]
+        usage = _settled_usage(record, amount, cycle, sent)
+        record = records[pointer_id] = replace(
+            record, usage=usage, reserved_total=record.reserved_total - amount
+        )
+        await tx.execute(
+            "UPDATE reservations SET state = 'settled', settled = :sent, closed_at = :now WHERE id = :id",
+            sent=tx.amount(sent),
+            now=tx.time(now),
+            id=reservation_id,
+        )
+        if sent:
+            await tx.execute(
+                "INSERT INTO pulls (pointer_id, reservation_id, amount, kind, cycle, created_at)"
+                " VALUES (:pointer_id, :reservation_id, :amount, :kind, :cycle, :now)",
+                pointer_id=pointer_id,
+                reservation_id=reservation_id,
+                amount=tx.amount(sent),
+                kind=kind,
+                cycle=cycle,
+                now=tx.time(now),
+            )
+        if notify is not None and i == len(shares) - 1 and record.webhook:
+            await enqueue_raw(
+                tx,
+                url=record.webhook,
+                event="pull.completed",
+                body=notify(record, now),
+                now=now,
+                account_id=record.account_id,
+                pointer_id=pointer_id,
+            )
+        settled.append(Settlement(reservation_id, pointer_id, sent, amount - sent))
+    for pointer_id in pointer_ids:
+        record = records[pointer_id]
+        await _store_usage(tx, pointer_id, record.usage, record.reserved_total)
+    return settled
+
+
+def _held(record: PointerRecord, want: int, now: datetime, *, minimum: int) -> tuple[int, int, Usage] | None:
+    """What a reservation of `want` holds on the pointer `record` now: (amount, cycle, usage after it);
+    None when less than `minimum` is available."""
+    available = balance(record.version, record.usage, now, record.cancelled_at).available
+    amount = min(want, available)
+    if amount < minimum:
+        return None
+    cycle = current_cycle(record.version, now)
+    usage = record.usage
+    usage = replace(
+        usage,
+        used_since_anchor=usage.used_since_anchor + amount,
+        used_in_cycle=usage.in_cycle(cycle) + amount,
+        cycle=cycle,
+    )
+    return amount, cycle, usage
+
+
+def _settled_usage(record: PointerRecord, amount: int, cycle: int, sent: int) -> Usage:
+    """The pointer's usage once a reservation of `amount` made in `cycle` settles with `sent`.
+
+    The unused part goes back only to the counters that still include it: a revision since the reservation
+    may have moved the anchor past it (then it stays counted, in the payer's favour)."""
+    returned = amount - sent
+    usage = record.usage
+    return replace(
+        usage,
+        pulled_total=usage.pulled_total + sent,
+        used_since_anchor=usage.used_since_anchor - (returned if cycle >= record.version.base_cycle else 0),
+        used_in_cycle=usage.used_in_cycle - (returned if cycle == usage.cycle else 0),
+    )
 
 
 async def _reserve_in(
@@ -162,18 +297,10 @@ async def _reserve_in(
     if row is None:
         raise PointerNotFound(str(pointer_id))
     record = pointer_record(row)
-    available = balance(record.version, record.usage, now, record.cancelled_at).available
-    amount = min(want, available)
-    if amount < minimum:
+    held = _held(record, want, now, minimum=minimum)
+    if held is None:
         return None
-    cycle = current_cycle(record.version, now)
-    usage = record.usage
-    usage = replace(
-        usage,
-        used_since_anchor=usage.used_since_anchor + amount,
-        used_in_cycle=usage.in_cycle(cycle) + amount,
-        cycle=cycle,
-    )
+    amount, cycle, usage = held
     apply_usage(row, usage)
     row.reserved_total = record.reserved_total + amount
     reservation = models.Reservation(
@@ -345,16 +472,7 @@ def _close_locked(
         raise ValueError(f"settled {sent} outside the reservation of {amount}")
     returned = amount - sent
     record = pointer_record(row)
-    usage = record.usage
-    # Give back the unused part only to the counters that still include it: a revision since the
-    # reservation may have moved the anchor past it (then it stays counted, in the payer's favour).
-    usage = replace(
-        usage,
-        pulled_total=usage.pulled_total + sent,
-        used_since_anchor=usage.used_since_anchor
-        - (returned if reservation.cycle >= record.version.base_cycle else 0),
-        used_in_cycle=usage.used_in_cycle - (returned if reservation.cycle == usage.cycle else 0),
-    )
+    usage = _settled_usage(record, amount, reservation.cycle, sent)
     apply_usage(row, usage)
     row.reserved_total = record.reserved_total - amount
     reservation.state = state

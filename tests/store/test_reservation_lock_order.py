@@ -22,7 +22,7 @@ from tests.store.pointer_factory import make_pointer
 ROUNDS = 40
 PER_ROUND = 4  # expired reservations fought over in each round
 RECOVERERS = 2
-JITTER = timedelta(milliseconds=5)  # varies who gets to the rows first; not a synchronisation
+JITTER = timedelta(milliseconds=100)  # varies who gets to the rows first; not a synchronisation
 LEASE = timedelta(seconds=60)
 
 
