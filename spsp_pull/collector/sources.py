@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import column, select, table
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.expression import ColumnClause
 
 from spsp_pull.domain.errors import InputError
@@ -72,6 +73,9 @@ async def read_pointer_table(
         async with engine.connect() as connection:
             result = await connection.execute(select(*source.c))
             rows = result.all()
+    except SQLAlchemyError as exc:
+        first_line = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        raise PointerListError(f"cannot read the pointers from {table_name}: {first_line}") from None
     finally:
         await engine.dispose()
     where = f"{table_name}.{pointer_column}"

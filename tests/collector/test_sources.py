@@ -79,3 +79,9 @@ async def test_a_table_of_the_services_database(db_factory: DatabaseFactory) -> 
     assert {(i.pointer, i.amount) for i in items} == {(p, 100 * n) for n, p in enumerate(POINTERS, 1)}
     plain = await read_pointer_table(url, qualified, "url")
     assert sorted(i.pointer for i in plain) == sorted(POINTERS) and all(i.amount is None for i in plain)
+
+
+async def test_a_table_that_is_not_there_is_a_list_error(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'service.sqlite3'}"
+    with pytest.raises(PointerListError, match="cannot read the pointers from subscribers: OperationalError"):
+        await read_pointer_table(url, "subscribers", "pointer")
