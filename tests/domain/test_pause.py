@@ -262,6 +262,8 @@ def test_pause_and_changes_are_checked() -> None:
         Changes(paused=False, resumes_at=MID_2)
     with pytest.raises(ValueError, match=r"^a time to resume goes with a pause$"):
         Changes(resumes_at=MID_2)
+    with pytest.raises(ValueError, match=r"^either set the expiry or clear it, not both$"):
+        Changes(expiry=MID_2, clear_expiry=True)
     pause = Pause(since=MID_1, until=MID_2)
     assert [pause.withholds(t) for t in (MID_1, MID_1 + timedelta(microseconds=1), MID_2)] == [
         False,
