@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from embit import bech32
 from playwright.async_api import Page, expect
 
 from spsp_pull.bridge.network import Network
@@ -144,3 +145,22 @@ async def test_claim_refusals_shown_on_the_page(payout_site: Site, tab_without_s
     await expect(page.get_by_label("Destination")).to_have_attribute("aria-invalid", "true")
     listed = await (await site.client.get(f"/{token}/payouts")).json()
     assert listed["items"] == []  # nothing was created
+
+
+async def test_lnurl_withdraw_code_leads_to_a_withdraw_request(payout_site: Site, tab: Tab) -> None:
+    site, page = payout_site, tab.page
+    token = (await site.create_pointer(amount="100000", description="Bonus"))["token"]
+    await page.goto(f"{site.url}/{token}")
+    code = page.get_by_role("img", name="QR code of the LNURL-withdraw link below")
+    await expect(code.locator("svg path")).to_have_count(1)
+    lnurl = await page.get_by_role("textbox", name="LNURL-withdraw link").input_value()
+    # bech32 without its 90-character limit (LUD-01 URLs are longer); the checksum must hold.
+    hrp, _, text = lnurl.lower().rpartition("1")
+    data = [bech32.CHARSET.index(char) for char in text]
+    assert hrp == "lnurl" and bech32.bech32_verify_checksum(hrp, data) is bech32.Encoding.BECH32
+    url = bytes(bech32.convertbits(data[:-6], 5, 8, False) or []).decode()
+    assert url == f"https://pull.example/{token}/lnurlw"
+    response = await site.client.get(f"/{token}/lnurlw")  # the same path, on the server under test
+    body = await response.json()
+    assert response.status == 200 and body["tag"] == "withdrawRequest", body
+    assert body["defaultDescription"] == "Bonus"
