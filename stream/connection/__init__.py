@@ -21,6 +21,7 @@ clock: packets go in and out as objects, `now` is passed in, and the owner moves
     conn.close_stream(sid, error_code=NO_ERROR, message="")
     conn.close(error_code=NO_ERROR, message="")
     conn.stream(sid) -> StreamView                # totals, limits, in_flight, is_open, close code
+    conn.keep_stream(sid)                         # stream(sid) keeps answering once it has closed
 
 Driving it: after every `handle_prepare` / `handle_reply` / API call, call `poll(now)` until it returns None
 and send what it returns; when it returns None, wake up at `next_wakeup()` (or on the next input). Prepares
@@ -58,7 +59,14 @@ amount-0 fulfillable Prepare, then ConnectionClose in an amount-0 unfulfillable 
 StreamClose step. `close_stream_when_sent` closes a stream the moment its send_max is fully sent (the pull
 server's "end the stream and the connection at sendMax", RFC 0036), so a JS puller's receiveTotal settles at
 once. A remote ConnectionClose ends the connection (closed by remote, with its code); idle timeout closes with
-InternalError.
+InternalError. The stages of the close handshake and what moves them: `stream.connection.closing`.
+
+Streams: the remote holds at most `max_remote_streams` open (ConnectionMaxStreamId, raised by one stream for
+each of its streams it closes; a higher id closes the connection with StreamIdError). A stream whose close is
+settled (the remote knows, nothing in flight, StreamClosed emitted) is forgotten, so what a connection holds
+and walks per packet does not grow with the streams it ever had: `stream(sid)` describes the last
+`CLOSED_VIEWS_KEPT` closed ones and those the owner kept (`keep_stream`), and frames for a forgotten stream
+are answered as for any closed one (StreamClose StreamStateError for money or data; nothing reopens it).
 """
 
 from stream.connection.connection import ConnectionUsageError, StreamConnection

@@ -3,11 +3,11 @@
 import hmac
 from collections import OrderedDict
 from datetime import datetime
-from enum import Enum
 from fractions import Fraction
 
 from stream.address import is_valid_address
 from stream.connection import amounts
+from stream.connection.closing import Stage, Trigger, advance
 from stream.connection.congestion import Congestion
 from stream.connection.events import (
     ConnectionClosed,
@@ -61,20 +61,11 @@ class ConnectionUsageError(Exception):
     """The caller asked for something the connection cannot do (unknown stream, limit below a total, ...)."""
 
 
-class _State(Enum):
-    OPEN = "open"
-    CLOSING = "closing"  # no new money; finishing in-flight packets, StreamClose / ConnectionClose
-    DONE = "done"
-
-
 class StreamConnection:
     __slots__ = (
         "_asset",
         "_close_code",
         "_close_message",
-        "_close_packet_due",
-        "_close_told",
-        "_close_when_streams_done",
         "_closed_by_remote",
         "_closed_views",
         "_congestion",
@@ -96,11 +87,10 @@ class StreamConnection:
         "_regular_in_flight",
         "_remote_address",
         "_remote_asset",
-        "_remote_closed",
         "_remote_ids",
         "_remote_knows_us",
         "_remote_max_stream_id",
-        "_state",
+        "_stage",
         "_streams",
         "_total_delivered",
         "_total_received",
@@ -147,14 +137,11 @@ class StreamConnection:
         self._consecutive_rejects = 0
         self._prober: RateProber | None = None
         self._probed_rate: Fraction | None = None
-        self._state = _State.OPEN
+        self._stage = Stage.OPEN  # the close handshake (stream/connection/closing.py)
+        # Why it closes (set by the first close, fail or remote close):
         self._close_code = 0
         self._close_message = ""
         self._closed_by_remote = False
-        self._remote_closed = False
-        self._close_packet_due = False
-        self._close_told = False
-        self._close_when_streams_done = False
         self._last_active = now
         self._events: list[Event] = []
         self._total_sent = 0
@@ -214,17 +201,17 @@ class StreamConnection:
 
     @property
     def is_open(self) -> bool:
-        return self._state is _State.OPEN
+        return self._stage.is_open
 
     @property
     def is_closed(self) -> bool:
         """Closed and settled: nothing in flight, nothing more to send (ConnectionClosed was emitted)."""
-        return self._state is _State.DONE
+        return self._stage.is_closed
 
     @property
     def close_reason(self) -> tuple[int, str, bool] | None:
         """(error code, message, by remote) once the connection is closing or closed."""
-        if self._state is _State.OPEN:
+        if self._stage.is_open:
             return None
         return self._close_code, self._close_message, self._closed_by_remote
 
@@ -269,7 +256,7 @@ class StreamConnection:
 
     def open_stream(self) -> int:
         """Open a stream of our parity and return its id; its limits go out with the next Prepare."""
-        if self._state is not _State.OPEN:
+        if not self._stage.is_open:
             raise ConnectionUsageError("the connection is closing")
         stream_id = self._next_stream_id
         if stream_id > self._remote_max_stream_id:
@@ -308,7 +295,7 @@ class StreamConnection:
         stream = self._open_stream_record(stream_id)
         stream.close_when_sent = True
         if close_connection:
-            self._close_when_streams_done = True
+            self._advance(Trigger.CLOSE_WHEN_STREAMS_DONE)
         self._housekeeping()
 
     def close_stream(
@@ -327,12 +314,12 @@ class StreamConnection:
         """End the connection. NoError: once in-flight packets are settled, StreamClose for the open streams
         in a fulfillable Prepare, then ConnectionClose in an unfulfillable one. Other codes: ConnectionClose
         straight away."""
-        if self._state is not _State.OPEN:
+        if not self._stage.is_open:
             return
         if error_code != StreamErrorCode.NO_ERROR:
             self._fail(error_code, message)
         else:
-            self._begin_close(error_code, message)
+            self._close_cleanly(message)
             for stream in self._streams.values():
                 if stream.is_open:
                     self._close_locally(stream, error_code, message)
@@ -349,7 +336,7 @@ class StreamConnection:
         if request.ilp_packet_type is not IlpPacketType.PREPARE:
             return self._unexpected_payment()
         reply_frames: list[Frame] = [ConnectionMaxData(self._opts.connection_max_data)]
-        if self._state is _State.DONE:
+        if self._stage.is_closed:
             return self._reject(prepare, request.sequence, reply_frames)
         self._last_active = now
         try:
@@ -377,7 +364,7 @@ class StreamConnection:
                 stream.total_received += part
                 self._events.append(MoneyReceived(stream_id, part, stream.total_received))
         self._total_received += prepare.amount
-        if not self._remote_closed:
+        if not self._stage.remote_closed:
             self._append_stream_state(reply_frames)
         self._complete_reply(reply_frames)
         data = encrypt_packet(
@@ -401,7 +388,7 @@ class StreamConnection:
                 if isinstance(frame, StreamMoney | StreamData):
                     self._tell_forgotten_closed(frame.stream_id, reply_frames)
                     return False
-            elif self._state is _State.OPEN and not self._open_remote_stream(frame.stream_id):
+            elif self._stage.is_open and not self._open_remote_stream(frame.stream_id):
                 return False
         return True
 
@@ -496,17 +483,9 @@ class StreamConnection:
         """Queued frames go out with any reply; so does our ConnectionClose once the remote may hear it: after
         an error, or after our ConnectionClose Prepare (a clean close tells streams first)."""
         reply_frames.extend(self._take_queued())
-        if self._state is _State.OPEN or self._remote_closed:
-            return
-        if (
-            self._state is _State.CLOSING
-            and not self._close_told
-            and self._close_code == StreamErrorCode.NO_ERROR
-        ):
-            return
-        self._close_packet_due = False
-        self._close_told = True
-        reply_frames.append(ConnectionClose(self._close_code, self._close_message))
+        if self._stage.close_in_replies:
+            self._advance(Trigger.SAY_CLOSE)
+            reply_frames.append(ConnectionClose(self._close_code, self._close_message))
 
     def _unexpected_payment(self) -> Reject:
         return Reject(ErrorCode.F06_UNEXPECTED_PAYMENT, self._local_address, "", b"")
@@ -569,13 +548,11 @@ class StreamConnection:
             self._queue(ConnectionMaxStreamId(self._max_stream_id))
 
     def _on_remote_close(self, error_code: int, message: str) -> None:
-        if self._state is _State.DONE:
+        if self._stage.is_closed:
             return
-        self._remote_closed = True
-        self._close_packet_due = False
-        if self._state is _State.OPEN:
-            self._begin_close(error_code, message)
-            self._closed_by_remote = True
+        if self._stage.is_open:
+            self._set_close_reason(error_code, message, by_remote=True)
+        self._advance(Trigger.REMOTE_CLOSE)
         for stream in self._streams.values():
             if stream.is_open:
                 stream.closed_by_remote = True
@@ -588,7 +565,7 @@ class StreamConnection:
 
     def poll(self, now: datetime) -> OutgoingPrepare | None:
         """The next Prepare to send, or None (then wait for a reply, or until `next_wakeup()`)."""
-        if self._state is _State.DONE:
+        if self._stage.is_closed:
             return None
         try:
             return self._poll(now)
@@ -600,15 +577,15 @@ class StreamConnection:
         if self._prober is not None:
             self._prober.expire_back_off(now)
         idle = self._opts.idle_timeout
-        if self._state is _State.OPEN and idle is not None and now - self._last_active >= idle:
+        if self._stage.is_open and idle is not None and now - self._last_active >= idle:
             self._fail(StreamErrorCode.INTERNAL_ERROR, "Connection timed out due to inactivity")
-        if self._remote_address is None or self._remote_closed:
+        if self._remote_address is None or self._stage.remote_closed:
             return None
-        if self._state is _State.OPEN and self._probing():
+        if self._stage.is_open and self._probing():
             return self._poll_probe(now)
-        if self._state is _State.OPEN and self._next_sequence >= MAX_SEQUENCE:
+        if self._stage.is_open and self._next_sequence >= MAX_SEQUENCE:
             self._fail(StreamErrorCode.INTERNAL_ERROR, "Connection exceeded maximum number of packets")
-        if self._state is _State.CLOSING:
+        if not self._stage.is_open:
             return self._poll_closing(now)
         if self._regular_in_flight >= self._opts.max_in_flight or not self._congestion.may_send(now):
             return None
@@ -618,10 +595,9 @@ class StreamConnection:
         if self._in_flight:
             return None
         packet = self._poll_stream_packet(now, closing=True)
-        if packet is not None or not self._close_packet_due:
+        if packet is not None or not self._stage.close_due:
             return packet
-        self._close_packet_due = False
-        self._close_told = True
+        self._advance(Trigger.SAY_CLOSE)
         frames = (ConnectionClose(self._close_code, self._close_message),)
         return self._send(now, SentPacket(self._take_sequence(), PacketKind.CLOSE), frames)
 
@@ -669,39 +645,19 @@ class StreamConnection:
         rate, trusted = self._rate()
         holds, blocked = ([], []) if closing else self._plan_money(rate)
         closes = [s for s in self._streams.values() if s.close is CloseState.PENDING and s.held == 0]
-        if closing:
-            if not closes:
-                return None
-        else:
-            advertise = any(s.advertise and s.is_open for s in self._streams.values())
-            introduce = not self._remote_knows_us and not self._in_flight
-            if not (holds or closes or advertise or introduce or self._queued):
-                return None
+        worth_a_packet = bool(closes) if closing else bool(holds or closes or self._control_due())
+        if not worth_a_packet:
+            return None
         queued = self._take_queued()
         frames: list[Frame] = [*queued, *self._handshake_frames()]
-        advertised: list[StreamRecord] = []
-        max_data = self._opts.stream_max_data
-        for stream in self._streams.values():
-            if stream.is_open:
-                frames.append(StreamMaxMoney(stream.id, stream.receive_max, stream.total_received))
-                frames.append(StreamMaxData(stream.id, max_data))
-                if stream.advertise:
-                    stream.advertise = False
-                    advertised.append(stream)
+        advertised = self._add_stream_limits(frames)
         for stream in closes:
             frames.append(StreamClose(stream.id, stream.error_code, stream.message))
             stream.close = CloseState.SENDING
-        total = 0
-        held: list[tuple[StreamRecord, int, int]] = []
-        for stream, amount in holds:
-            expected = amounts.to_destination(amount, rate)
-            stream.held += amount
-            stream.held_destination += expected
-            held.append((stream, amount, expected))
-            frames.append(StreamMoney(stream.id, amount))
-            total += amount
+        held = self._hold_money(holds, rate, frames)
         for stream in blocked:
             frames.append(StreamMoneyBlocked(stream.id, stream.send_max, stream.total_sent))
+        total = sum(amount for _, amount, _ in held)
         minimum = amounts.minimum_destination(total, rate, self._opts.slippage) if trusted else 0
         packet = SentPacket(
             self._take_sequence(),
@@ -714,6 +670,38 @@ class StreamConnection:
             queued=queued,
         )
         return self._send(now, packet, frames)
+
+    def _control_due(self) -> bool:
+        """Whether control frames alone are worth a packet: new limits, our introduction, queued frames."""
+        if self._queued or (not self._remote_knows_us and not self._in_flight):
+            return True
+        return any(s.advertise and s.is_open for s in self._streams.values())
+
+    def _add_stream_limits(self, frames: list[Frame]) -> list[StreamRecord]:
+        """StreamMaxMoney and StreamMaxData of every open stream; the streams whose new limits these are."""
+        advertised: list[StreamRecord] = []
+        max_data = self._opts.stream_max_data
+        for stream in self._streams.values():
+            if stream.is_open:
+                frames.append(StreamMaxMoney(stream.id, stream.receive_max, stream.total_received))
+                frames.append(StreamMaxData(stream.id, max_data))
+                if stream.advertise:
+                    stream.advertise = False
+                    advertised.append(stream)
+        return advertised
+
+    def _hold_money(
+        self, holds: list[tuple[StreamRecord, int]], rate: Fraction, frames: list[Frame]
+    ) -> list[tuple[StreamRecord, int, int]]:
+        """Put each stream's amount in flight (StreamMoney frames): (stream, amount, expected delivery)."""
+        held: list[tuple[StreamRecord, int, int]] = []
+        for stream, amount in holds:
+            expected = amounts.to_destination(amount, rate)
+            stream.held += amount
+            stream.held_destination += expected
+            held.append((stream, amount, expected))
+            frames.append(StreamMoney(stream.id, amount))
+        return held
 
     def _plan_money(self, rate: Fraction) -> tuple[list[tuple[StreamRecord, int]], list[StreamRecord]]:
         """How much each open stream puts into the next packet, and which streams the remote blocks."""
@@ -911,7 +899,7 @@ class StreamConnection:
     def _requeue(self, packet: SentPacket) -> None:
         """The packet never reached the remote: what it carried must be said again. A closing connection does
         not retry its StreamClose frames: its ConnectionClose says it all."""
-        retry_close = CloseState.PENDING if self._state is _State.OPEN else CloseState.TOLD
+        retry_close = CloseState.PENDING if self._stage.is_open else CloseState.TOLD
         for stream in packet.closes:
             if stream.close is CloseState.SENDING:
                 stream.close = retry_close
@@ -926,10 +914,10 @@ class StreamConnection:
     def next_wakeup(self) -> datetime | None:
         """When `poll` may have something new without any other input (back-off end, idle timeout); always
         later than the `now` of the last `poll`."""
-        if self._state is _State.DONE:
+        if self._stage.is_closed:
             return None
         candidates: list[datetime] = []
-        if self._state is _State.OPEN and self._opts.idle_timeout is not None:
+        if self._stage.is_open and self._opts.idle_timeout is not None:
             candidates.append(self._last_active + self._opts.idle_timeout)
         if self._congestion.retry_at is not None:
             candidates.append(self._congestion.retry_at)
@@ -946,11 +934,17 @@ class StreamConnection:
         trusted = self._asset is not None and self._asset == self._remote_asset
         return amounts.ONE, trusted
 
-    def _begin_close(self, error_code: int, message: str) -> None:
-        self._state = _State.CLOSING
+    def _advance(self, trigger: Trigger) -> None:
+        self._stage = advance(self._stage, trigger)
+
+    def _set_close_reason(self, error_code: int, message: str, *, by_remote: bool) -> None:
         self._close_code = error_code
         self._close_message = message
-        self._close_packet_due = not self._remote_closed
+        self._closed_by_remote = by_remote
+
+    def _close_cleanly(self, message: str) -> None:
+        self._set_close_reason(StreamErrorCode.NO_ERROR, message, by_remote=False)
+        self._advance(Trigger.CLOSE)
 
     def _close_locally(self, stream: StreamRecord, error_code: int, message: str) -> None:
         stream.close = CloseState.PENDING
@@ -960,8 +954,11 @@ class StreamConnection:
     def _fail(self, error_code: int, message: str) -> None:
         """Close with an error: no StreamClose frames, straight to ConnectionClose. While already closing,
         only give up on the StreamClose frames not yet sent."""
-        if self._state is _State.OPEN:
-            self._begin_close(error_code, message)
+        if self._stage.is_closed:
+            return
+        if self._stage.is_open:
+            self._set_close_reason(error_code, message, by_remote=False)
+        self._advance(Trigger.FAIL)
         for stream in self._streams.values():
             if stream.is_open:
                 stream.error_code = error_code
@@ -971,7 +968,7 @@ class StreamConnection:
 
     def _housekeeping(self) -> None:
         """Close streams that are done, report settled streams, and finish the connection when it can."""
-        if self._state is _State.DONE:
+        if self._stage.is_closed:
             return
         open_streams = False
         finished: list[StreamRecord] = []
@@ -990,10 +987,10 @@ class StreamConnection:
                 finished.append(stream)
         for stream in finished:
             self._forget(stream)
-        if self._state is _State.OPEN and self._close_when_streams_done and not open_streams:
-            self._begin_close(StreamErrorCode.NO_ERROR, "")
-        if self._state is _State.CLOSING and not self._in_flight and not self._has_closing_work():
-            self._state = _State.DONE
+        if self._stage is Stage.OPEN_UNTIL_STREAMS_DONE and not open_streams:
+            self._close_cleanly("")
+        if not self._stage.is_open and not self._in_flight and not self._has_closing_work():
+            self._advance(Trigger.SETTLE)
             self._events.append(
                 ConnectionClosed(self._close_code, self._close_message, self._closed_by_remote)
             )
@@ -1010,9 +1007,9 @@ class StreamConnection:
             self._closed_views.popitem(last=False)
 
     def _has_closing_work(self) -> bool:
-        if self._remote_address is None or self._remote_closed:
+        if self._remote_address is None or self._stage.remote_closed:
             return False
-        if self._close_packet_due:
+        if self._stage.close_due:
             return True
         return any(s.close is CloseState.PENDING for s in self._streams.values())
 

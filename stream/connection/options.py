@@ -28,7 +28,8 @@ class ConnectionOptions:
     - `packet_timeout`: a Prepare expires this long after `now` when it is built.
     - `idle_timeout`: the connection closes (InternalError) after this long without a decryptable Prepare or a
       reply; `None` disables it.
-    - `max_remote_streams`: streams the remote may open; the advertised ConnectionMaxStreamId is twice this.
+    - `max_remote_streams`: streams the remote may hold open at once; the advertised ConnectionMaxStreamId
+      starts at twice this and rises by 2 for each of its streams the remote closes.
     - `connection_max_data` / `stream_max_data`: the byte windows advertised in ConnectionMaxData and
       StreamMaxData (no stream data is read; the values only mirror what JS peers expect).
     - `exchange_rate`: destination units per source unit, when the caller knows it. Without it the connection
