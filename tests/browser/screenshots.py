@@ -17,7 +17,7 @@ from pathlib import Path
 from playwright.async_api import Page, async_playwright
 
 from spsp_pull.bridge.network import Network
-from spsp_pull.domain.clock import ManualClock
+from spsp_pull.domain.clock import ManualClock, isoformat_z
 from spsp_pull.store import reservations
 from spsp_pull.store.database import Database, sqlite_url
 from spsp_pull.store.pointers import find_by_token
@@ -63,9 +63,9 @@ async def take(directory: Path) -> list[Path]:
                 browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
                 page = await browser.new_page(viewport={"width": 1000, "height": 800})
 
-                async def shot(name: str) -> None:
+                async def shot(name: str, on: Page = page, *, full_page: bool = True) -> None:
                     path = directory / f"{name}.png"
-                    await page.screenshot(path=str(path), full_page=True)
+                    await on.screenshot(path=str(path), full_page=full_page)
                     taken.append(path)
 
                 rent = await site.create_pointer(
@@ -100,6 +100,21 @@ async def take(directory: Path) -> list[Path]:
                 await page.get_by_role("button", name="Get payout offer").click()
                 await page.wait_for_selector("#amount-error")
                 await shot("payee-claim-error")
+
+                gym = await site.create_pointer(description="Gym membership", amount="4500")
+                resumes = isoformat_z(clock.now() + timedelta(days=40))
+                paused = await site.client.patch(
+                    f"/pointers/{gym['token']}",
+                    json={"paused": True, "resumesAt": resumes},
+                    headers=site.auth(),
+                )
+                assert paused.status == 200, await paused.text()
+                await page.goto(f"{site.url}/{gym['token']}")
+                await shot("payee-page-paused", full_page=False)
+
+                phone = await browser.new_page(viewport={"width": 390, "height": 844})
+                await phone.goto(f"{site.url}/{rent['token']}")
+                await shot("payee-page-phone", phone, full_page=False)
                 await browser.close()
         finally:
             await db.close()
