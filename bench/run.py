@@ -70,8 +70,8 @@ SMOKE = Sizes(
     scale_large=1000,
     scale_queries=300,
     balance_calls=100,
-    collect_pulls=20,
-    collect_concurrency=5,
+    collect_pulls=10,
+    collect_concurrency=10,
 )
 
 
