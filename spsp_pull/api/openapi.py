@@ -60,8 +60,8 @@ EVENT_DATA = {
     "pointer.created": "a pointer was made: data is the Pointer",
     "pointer.updated": "its terms or details changed: data is the Pointer",
     "pointer.paused": "the payer paused it (or moved the end of the pause): data is the Pointer",
-    "pointer.resumed": "the payer resumed it: data is the Pointer (a pause that ends at resumesAt is "
-    "not announced)",
+    "pointer.resumed": "the payer resumed it, or the pause ended by itself (then dated resumesAt): data "
+    "is the Pointer",
     "pointer.cancelled": "the payer cancelled it: data is the Pointer",
     "allowance.low": "80 % of what the current cycle makes pullable is used, once per cycle: data is "
     "{token, cycle, cycleEnds, used, available, assetCode, assetScale}",

@@ -110,6 +110,23 @@ def _message(
     }
 
 
+async def withdraw_scheduled(session: AsyncSession, pointer_id: int, event: str, now: datetime) -> None:
+    """Withdraw the pointer's `event` messages queued for a time after `now` and not yet tried (an
+    announcement the change being made now voids: the end of a pause that was moved or ended)."""
+    message = models.WebhookMessage
+    await session.execute(
+        update(message)
+        .where(
+            message.pointer_id == pointer_id,
+            message.event == event,
+            message.state == "pending",
+            message.attempts == 0,
+            message.created_at > now,
+        )
+        .values(state="withdrawn")
+    )
+
+
 async def claim_due(
     db: Database,
     *,

@@ -13,12 +13,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spsp_pull.domain import events
-from spsp_pull.domain.agreement import Changes, Terms, Usage, Version, rebase_usage, revise
+from spsp_pull.domain.agreement import Changes, Terms, Usage, Version, rebase_usage, resumes_at, revise
 from spsp_pull.domain.details_input import KEEP, NO_DETAIL_CHANGES, DetailChanges
 from spsp_pull.domain.errors import InputError
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
-from spsp_pull.store.outbox import enqueue
+from spsp_pull.store.outbox import enqueue, withdraw_scheduled
 from spsp_pull.store.records import (
     PointerRecord,
     PullRecord,
@@ -52,20 +52,34 @@ EventData = Callable[[PointerRecord, datetime], dict[str, object]]
 """What an event about a pointer carries as its `data` (the API's view of the pointer, made by the caller)."""
 
 
-def announce(
+async def announce(
     session: AsyncSession, row: models.Pointer, event: str, data: EventData | None, now: datetime
 ) -> None:
-    """Queue `event` to the pointer's webhook, if it has one, in the transaction that makes the change."""
-    if data is not None and row.webhook:
-        enqueue(
-            session,
-            url=row.webhook,
-            event=event,
-            body=data(pointer_record(row), now),
-            now=now,
-            account_id=row.account_id,
-            pointer_id=row.id,
-        )
+    """Queue `event` to the pointer's webhook, if it has one, in the transaction that makes the change.
+
+    A pause that ends by itself is announced (`pointer.resumed`) by a message dated and due at its end,
+    queued now; any change withdraws the one queued before (the pause moved, ended early or no longer
+    applies) and queues it again if a pause with an end still holds."""
+    await withdraw_scheduled(session, row.id, events.POINTER_RESUMED, now)
+    if data is None or not row.webhook:
+        return
+    record = pointer_record(row)
+    for at, what in ((now, event), (_pause_end(record, now), events.POINTER_RESUMED)):
+        if at is not None:
+            enqueue(
+                session,
+                url=row.webhook,
+                event=what,
+                body=data(record, at),
+                now=at,
+                account_id=row.account_id,
+                pointer_id=row.id,
+            )
+
+
+def _pause_end(record: PointerRecord, now: datetime) -> datetime | None:
+    """When the pause holding at `now` ends by itself, for a pointer that is not cancelled."""
+    return None if record.cancelled_at is not None else resumes_at(record.version, now)
 
 
 def new_token() -> str:
@@ -114,7 +128,7 @@ async def create_pointer(
             session.add(row)
             await session.flush()
             session.add(_version_row(row.id, version, now, "created"))
-            announce(session, row, events.POINTER_CREATED, event_data, now)
+            await announce(session, row, events.POINTER_CREATED, event_data, now)
     except IntegrityError:
         if spec.jwt_id is None:
             raise
@@ -211,7 +225,7 @@ async def revise_pointer(
         if details.metadata is not KEEP:
             row.metadata_json = details.metadata
         await session.flush()
-        announce(session, row, _EVENT_OF_REASON[revision_reason(changes)], event_data, now)
+        await announce(session, row, _EVENT_OF_REASON[revision_reason(changes)], event_data, now)
         return pointer_record(row)
 
 
@@ -244,7 +258,7 @@ async def cancel_pointer(
             apply_version(row, version)
             session.add(_version_row(row.id, version, now, "cancelled"))
             await session.flush()
-            announce(session, row, events.POINTER_CANCELLED, event_data, now)
+            await announce(session, row, events.POINTER_CANCELLED, event_data, now)
         return pointer_record(row)
 
 
