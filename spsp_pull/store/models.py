@@ -253,7 +253,7 @@ class WebhookMessage(Base):
     destination: Mapped[str | None] = mapped_column(String(300), nullable=True)  # scheme://host[:port]
     event: Mapped[str] = mapped_column(String(50))
     body: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(10))  # "pending", "delivered", "dead"
+    state: Mapped[str] = mapped_column(String(10))  # "pending", "delivered", "dead", "withdrawn" (never sent)
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
