@@ -19,10 +19,6 @@ KEY = web.AppKey("csrf_key", bytes)
 _ISSUED = web.RequestKey("csrf_issued_nonce", str)  # a nonce this response must set as the cookie
 
 
-def new_key() -> bytes:
-    return secrets.token_bytes(32)
-
-
 def _nonce(request: web.Request) -> str:
     issued: str | None = request.get(_ISSUED)
     if issued is not None:

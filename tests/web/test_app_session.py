@@ -11,12 +11,15 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from yarl import URL
 
+from spsp_pull.api.app import build_app
 from spsp_pull.api.context import StaticIlpEndpoint
 from spsp_pull.config import Config
 from spsp_pull.server import running
 from spsp_pull.tls import self_signed
+from spsp_pull.web import csrf
 from spsp_pull.web.app_session import COOKIE_NAME, SESSION_LIFETIME
 from tests.api.serving import ADMIN_KEY
 from tests.web.app_client import AppSite, csrf_field
@@ -241,3 +244,20 @@ async def test_another_accounts_pointer_is_not_found(app_site: AppSite) -> None:
         assert response.status == 404, action
     pointer = await app_site.pointer(theirs, key=app_site.other_key)
     assert (pointer["state"], pointer["cycles"], pointer["version"]) == ("active", 12, 1)
+
+
+async def test_a_form_rendered_by_one_instance_is_accepted_by_another(app_site: AppSite) -> None:
+    """Instances on one database share the CSRF key, so a form from one (or from before a restart) is
+    accepted by the next that receives it."""
+    page = await app_site.get("/app/sign-in")
+    token = csrf_field(await page.text())
+    nonce = page.cookies[csrf.COOKIE].value
+    async with TestClient(TestServer(build_app(app_site.context), host="127.0.0.1")) as second:
+        response = await second.post(
+            "/app/sign-in",
+            data={"csrf": token, "api_key": app_site.wallet_key},
+            headers={"Cookie": f"{csrf.COOKIE}={nonce}"},
+            allow_redirects=False,
+        )
+        assert response.status == 303, await response.text()
+        assert COOKIE_NAME in response.cookies
