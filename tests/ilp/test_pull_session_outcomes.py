@@ -300,27 +300,23 @@ async def test_a_pull_on_a_pointer_cancelled_after_the_connection_opened_gets_no
 async def test_a_second_stream_on_the_connection_gets_nothing_and_its_close_does_not_end_the_pull(
     db: Database,
 ) -> None:
+    """The payee opens a second stream while four Prepares of the first are in flight: the server closes it,
+    sends nothing on it, and the pull goes on to the end of the allowance (the second stream's close once
+    ended the pull after the chunk it held)."""
     async with serving(db) as s:
         record = await pointer_with_webhook(db, 1_000_000)
         async with await s.payee(record) as payee:
-            await payee.open_stream(receive_max=200_000)
+            await payee.open_stream(receive_max=2**64 - 1)
+            held = await payee.money(4)
             await payee.send_frames(StreamMaxMoney(3, 1_000_000, 0))
-            received = 0
-            while received < 200_000:
-                incoming = await payee.next_money()
-                assert incoming.packet is not None
-                money = [f for f in incoming.packet.frames if isinstance(f, StreamMoney)]
-                assert [f.stream_id for f in money] == [PAYEE_STREAM]
+            for incoming in held:
                 await payee.fulfill(incoming)
-                received += incoming.amount
-            for _ in range(100):  # the close of stream 3 comes in a control Prepare
-                if 3 in payee.closed_streams:
-                    break
-                await asyncio.sleep(0.02)
+            assert await payee.receive_until_closed() == 600_000
             assert 3 in payee.closed_streams
-            await payee.close_connection()
+            money = [f for i in held if i.packet for f in i.packet.frames if isinstance(f, StreamMoney)]
+            assert {f.stream_id for f in money} == {PAYEE_STREAM}
             after = await s.settled(record)
-        assert s.paid == after.usage.pulled_total == 200_000
+        assert s.paid == after.usage.pulled_total == 1_000_000
     await assert_ledger_sound(db)
 
 
