@@ -51,6 +51,7 @@ class Config:
     idempotency_claim_ttl: timedelta = timedelta(seconds=60)  # longer than any request takes
     idempotency_retention: timedelta = timedelta(hours=24)
     btp_max_accounts: int = 10_000  # embedded BTP account names bound to a token (kept in the database)
+    database_pool_size: int = 10  # PostgreSQL connections a process keeps (as many again on demand)
     max_packet_amount: int | None = None
     max_in_flight: int = 4
     packet_timeout: timedelta = timedelta(seconds=30)  # how long each Prepare the STREAM server sends lives
@@ -122,6 +123,8 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
         values["idempotency_retention"] = timedelta(seconds=retention)
     if (btp_accounts := number("SPSP_BTP_MAX_ACCOUNTS", 1, 10_000_000)) is not None:
         values["btp_max_accounts"] = btp_accounts
+    if (pool_size := number("SPSP_DATABASE_POOL_SIZE", 1, 500)) is not None:
+        values["database_pool_size"] = pool_size
     if (audit := text("SPSP_AUDIT_INTERVAL")) is not None:
         values["audit_interval"] = (
             None
