@@ -131,10 +131,11 @@ async def test_past_the_last_cycle_says_ended(backend: str, tmp_path: Path) -> N
 
 
 async def test_past_the_expiry_says_when_it_expired(backend: str, tmp_path: Path) -> None:
-    expiry = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
     async with server(backend, tmp_path) as harness:
+        # The expiry is wall time, counted from when the server is up: starting it can take seconds.
+        expiry = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
         pointer = await make_pointer(harness, expiry=isoformat_z(expiry))
-        await asyncio.sleep((expiry - datetime.now(UTC)).total_seconds() + 0.05)  # the expiry is wall time
+        await asyncio.sleep((expiry - datetime.now(UTC)).total_seconds() + 0.05)
         expected = f"ended: the agreement expired at {isoformat_z(expiry)}"
         assert (await our_pull(harness, pointer, 1000)).detail == expected
         assert (await stream_close_message(harness, pointer)).message == expected
