@@ -7,6 +7,7 @@ import json
 import operator
 import re
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -341,29 +342,29 @@ class Database:
         await self.engine.dispose()
 
 
-class RawWrite:
+class RawWrite(ABC):
     """The statements of one `Database.raw_write()` transaction, on the driver itself. SQL is written once
     for both backends with `:name` parameters; values go in as the driver stores them (`amount`, `time`);
     `FOR UPDATE` is added where the backend has it (SQLite's BEGIN IMMEDIATE locks the whole file)."""
 
-    def amount(self, value: int) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def amount(self, value: int) -> Any: ...
 
-    def time(self, value: datetime) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def time(self, value: datetime) -> Any: ...
 
-    async def fetchrow(self, sql: str, *, lock: bool = False, **params: Any) -> Sequence[Any] | None:
-        raise NotImplementedError
+    @abstractmethod
+    async def fetchrow(self, sql: str, *, lock: bool = False, **params: Any) -> Sequence[Any] | None: ...
 
+    @abstractmethod
     async def execute(self, sql: str, **params: Any) -> int:
         """The statement's row count."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def select_one(
         self, table: Table, column: str, value: object, reader: RowReader[_T], *, lock: bool = False
     ) -> _T | None:
         """`Database.select_one` within this transaction (`lock`: the row stays locked until it ends)."""
-        raise NotImplementedError
 
 
 class _SqliteRawWrite(RawWrite):
