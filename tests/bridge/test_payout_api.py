@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -29,21 +28,6 @@ from tests.fake_resolver import FakeResolver
 ADDRESS = factories.address(Network.REGTEST, "p2wpkh", "api")
 OTHER_ADDRESS = factories.address(Network.REGTEST, "p2tr", "api other")
 MAINNET = factories.address(Network.MAIN, "p2wpkh", "api")
-
-
-@pytest.fixture
-async def bridge(
-    db: Database, bridge_clock: ManualClock, bitcoind: FakeBitcoind, ln_node: FakeLnd
-) -> AsyncIterator[Bridge]:
-    bitcoind.fund(50_000_000, count=2)
-    async with harness.running(harness.settings(bitcoind, ln_node), db, bridge_clock) as running:
-        yield running
-
-
-@pytest.fixture
-async def api(db: Database, bridge_clock: ManualClock, bridge: Bridge) -> AsyncIterator[PayoutApi]:
-    async with serve(db, bridge_clock, bridge) as served:
-        yield served
 
 
 def problem(body: dict[str, Any], code: str) -> None:

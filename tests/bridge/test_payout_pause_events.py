@@ -5,39 +5,17 @@ pointer's webhook as events."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from spsp_pull.bridge.network import Network
 from spsp_pull.bridge.service import Bridge
-from spsp_pull.domain.clock import ManualClock
 from spsp_pull.store import models, outbox, pointers
-from spsp_pull.store.database import Database
-from tests.bridge import factories, harness
-from tests.bridge.api_harness import PayoutApi, serve
-from tests.bridge.fakes.fake_bitcoind import FakeBitcoind
-from tests.bridge.fakes.fake_lnd import FakeLnd
+from tests.bridge import factories
+from tests.bridge.api_harness import PayoutApi
 
 ADDRESS = factories.address(Network.REGTEST, "p2wpkh", "paused")
 HOOK = "https://wallet.example/hooks"
 PAUSED = "paused: the payer paused this pointer until the payer resumes it"
-
-
-@pytest.fixture
-async def bridge(
-    db: Database, bridge_clock: ManualClock, bitcoind: FakeBitcoind, ln_node: FakeLnd
-) -> AsyncIterator[Bridge]:
-    bitcoind.fund(50_000_000, count=2)
-    async with harness.running(harness.settings(bitcoind, ln_node), db, bridge_clock) as running:
-        yield running
-
-
-@pytest.fixture
-async def api(db: Database, bridge_clock: ManualClock, bridge: Bridge) -> AsyncIterator[PayoutApi]:
-    async with serve(db, bridge_clock, bridge) as served:
-        yield served
 
 
 async def set_paused(api: PayoutApi, token: str, paused: bool) -> None:
