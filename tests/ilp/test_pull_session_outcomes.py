@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -117,17 +117,21 @@ async def ledger(db: Database, record: PointerRecord) -> list[tuple[int | None, 
     return [(p.reservation_id, p.amount, p.kind) for p in reversed(pulls)]
 
 
-async def stream_grants(db: Database, record: PointerRecord) -> list[tuple[int, int, str]]:
-    """Every reservation of the pointer: (amount, settled, state), in order."""
+async def reservations_of(db: Database, record: PointerRecord) -> Sequence[models.Reservation]:
+    """Every reservation of the pointer, in order."""
     async with db.read() as session:
-        rows = (
+        return (
             await session.scalars(
                 select(models.Reservation)
                 .where(models.Reservation.pointer_id == record.id)
                 .order_by(models.Reservation.id)
             )
         ).all()
-        return [(row.amount, row.settled, row.state) for row in rows]
+
+
+async def stream_grants(db: Database, record: PointerRecord) -> list[tuple[int, int, str]]:
+    """Every reservation of the pointer: (amount, settled, state), in order."""
+    return [(row.amount, row.settled, row.state) for row in await reservations_of(db, record)]
 
 
 async def pulls_ended(db: Database, count: int) -> tuple[dict[tuple[str, str], float], float]:
@@ -447,14 +451,7 @@ async def held_on_two_grants(s: Served, payee: HostilePayee) -> None:
 async def assert_recovered_and_settled(db: Database, record: PointerRecord, recovered: list[int]) -> int:
     """Recovered grants stay debited in full, the others settled with what was delivered; what the pull
     announced is what it settled (under the id of its first ledger entry). What the ledger debited."""
-    async with db.read() as session:
-        rows = (
-            await session.scalars(
-                select(models.Reservation)
-                .where(models.Reservation.pointer_id == record.id)
-                .order_by(models.Reservation.id)
-            )
-        ).all()
+    rows = await reservations_of(db, record)
     assert [row.id for row in rows if row.state == "recovered"] == recovered
     assert {row.state for row in rows if row.id not in recovered} == {"settled"}
     settled = sum(row.settled for row in rows if row.state == "settled")
