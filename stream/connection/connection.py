@@ -778,42 +778,51 @@ class StreamConnection:
 
     def _on_stream_reply(self, packet: SentPacket, reply: IlpReply, now: datetime) -> None:
         if isinstance(reply, Fulfill):
-            if packet.condition is None or not hmac.compare_digest(
-                sha256(reply.fulfillment), packet.condition
-            ):
-                self._release(packet)
-                self._fail(
-                    StreamErrorCode.INTERNAL_ERROR, f"Got invalid fulfillment for packet {packet.sequence}"
-                )
-                return
-            self._commit(packet)
-            if reply.data:
-                response = self._open_reply(reply.data, packet.sequence, IlpPacketType.FULFILL)
-                if response is not None:
-                    self._total_delivered += response.prepare_amount
-                    self._apply_control_frames(response.frames, incoming=False)
+            self._on_stream_fulfill(packet, reply)
             return
         self._release(packet)
-        code = reply.code
-        if code == ErrorCode.F99_APPLICATION_ERROR and reply.data:
-            response = self._open_reply(reply.data, packet.sequence, IlpPacketType.REJECT)
-            if response is None:
-                return
-            self._remote_knows_us = True
-            self._settle_closes(packet)
-            self._apply_control_frames(response.frames, incoming=False)
-            if response.prepare_amount < packet.minimum:
-                self._fail(
-                    StreamErrorCode.APPLICATION_ERROR,
-                    f"Exchange rate below the minimum: {response.prepare_amount} arrived, "
-                    f"at least {packet.minimum} expected",
-                )
-                return
-            self._consecutive_rejects += 1
-            if self._consecutive_rejects > 1:
-                self._congestion.back_off(now)
+        if reply.code == ErrorCode.F99_APPLICATION_ERROR and reply.data:
+            self._on_stream_application_reject(packet, reply, now)
+        else:
+            self._requeue(packet)
+            self._on_stream_path_reject(packet, reply, now)
+
+    def _on_stream_fulfill(self, packet: SentPacket, reply: Fulfill) -> None:
+        if packet.condition is None or not hmac.compare_digest(sha256(reply.fulfillment), packet.condition):
+            self._release(packet)
+            message = f"Got invalid fulfillment for packet {packet.sequence}"
+            self._fail(StreamErrorCode.INTERNAL_ERROR, message)
             return
-        self._requeue(packet)
+        self._commit(packet)
+        if reply.data:
+            response = self._open_reply(reply.data, packet.sequence, IlpPacketType.FULFILL)
+            if response is not None:
+                self._total_delivered += response.prepare_amount
+                self._apply_control_frames(response.frames, incoming=False)
+
+    def _on_stream_application_reject(self, packet: SentPacket, reply: Reject, now: datetime) -> None:
+        """The receiver's own F99 (its STREAM reply inside): it saw the packet and said why not."""
+        response = self._open_reply(reply.data, packet.sequence, IlpPacketType.REJECT)
+        if response is None:
+            return
+        self._remote_knows_us = True
+        self._settle_closes(packet)
+        self._apply_control_frames(response.frames, incoming=False)
+        if response.prepare_amount < packet.minimum:
+            self._fail(
+                StreamErrorCode.APPLICATION_ERROR,
+                f"Exchange rate below the minimum: {response.prepare_amount} arrived, "
+                f"at least {packet.minimum} expected",
+            )
+            return
+        self._consecutive_rejects += 1
+        if self._consecutive_rejects > 1:
+            self._congestion.back_off(now)
+
+    def _on_stream_path_reject(self, packet: SentPacket, reply: Reject, now: datetime) -> None:
+        """A reject from the path (or one without a STREAM reply): the packet is queued again, and the
+        code says whether to send smaller, slower, or give up."""
+        code = reply.code
         if code == ErrorCode.F08_AMOUNT_TOO_LARGE and packet.amount:
             if self._congestion.on_amount_too_large(packet.amount, reply.data) == 0:
                 self._fail(
