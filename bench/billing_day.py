@@ -34,9 +34,9 @@ import asyncpg
 from bench.common import CpuMeter, median, percentile
 from bench.http_api import postgres_database
 from bench.pulls import start_ours
+from harness.js_stack import JsConnector, btp_url, unique_name
+from harness.server_process import ServerProcess
 from spsp_pull.collector import Kind, PointerItem, Report, SqlState, collect
-from tests.interop.harness import JsConnector, btp_url, unique_name
-from tests.server_process import ServerProcess
 
 AMOUNT = 1000
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from bench.common import CpuMeter, create_pointers
 from bench.pulls import Run, Series, alternate, js_pull_batch, start_ours
+from harness.js_stack import JsDirectBtpServer, btp_url, unique_name
 from spsp_pull.collector import Kind, PointerItem, SqlState, collect
-from tests.interop.harness import JsDirectBtpServer, btp_url, unique_name
 
 
 async def collector_run(

@@ -29,8 +29,8 @@ import asyncpg
 
 from bench import loadgen
 from bench.common import ADMIN, CpuMeter, create_pointers, median, percentile
-from tests.interop.harness import JsConnector, JsPullServer
-from tests.server_process import ServerProcess
+from harness.js_stack import JsConnector, JsPullServer
+from harness.server_process import ServerProcess
 
 AGREEMENT = {
     "amount": "1000",

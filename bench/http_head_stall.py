@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.common import ADMIN, CpuMeter, median
-from tests.server_process import ServerProcess
+from harness.server_process import ServerProcess
 
 HEAD_SIZE = 8 * 1024
 

@@ -20,8 +20,7 @@ from pathlib import Path
 
 from bench.common import ADMIN, CpuMeter, create_pointers, median
 from bench.profile import spy, summarise
-from spsp_pull.payee import pull as python_pull
-from tests.interop.harness import (
+from harness.js_stack import (
     JS_DIR,
     JsConnector,
     JsDirectBtpServer,
@@ -32,7 +31,8 @@ from tests.interop.harness import (
     select_runtime,
     unique_name,
 )
-from tests.server_process import ServerProcess
+from harness.server_process import ServerProcess
+from spsp_pull.payee import pull as python_pull
 
 BENCH_JS = Path(__file__).resolve().parent / "js" / "pullers.js"
 
@@ -147,7 +147,7 @@ async def start_ours(data_dir: Path, *, embedded_btp: bool = False, **env: str) 
 
 
 async def js_pull(pid: int, pointer_url: str, btp_port: int, amount: int, limit: float = 120.0) -> Run:
-    """One JS puller (tests/interop/js/puller.js, 2.7.1 direct) pulling `amount`; server `pid` measured."""
+    """One JS puller (harness/js/puller.js, 2.7.1 direct) pulling `amount`; server `pid` measured."""
     meter = CpuMeter(pid)
     meter.start()
     [result] = await run_js_pullers(pointer_url, btp_port, amount, "direct", timeout=limit)

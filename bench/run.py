@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import collect, http_api, pulls, scale
-from tests.interop.harness import JS_DIR, MONEYD_DIR, select_runtime
+from harness.js_stack import JS_DIR, MONEYD_DIR, select_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ("connector", "direct", "http", "scale", "collect")

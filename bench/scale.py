@@ -22,9 +22,9 @@ import asyncpg
 from bench import loadgen
 from bench.common import ADMIN, median, percentile
 from bench.http_api import postgres_database
+from harness.server_process import ServerProcess
 from spsp_pull.domain.agreement import Terms, Usage, Version, balance
 from spsp_pull.domain.duration import parse_interval
-from tests.server_process import ServerProcess
 
 COPY_BATCH = 50_000
 

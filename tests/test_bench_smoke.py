@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.harness import in_ci, stack_problem
+from harness.js_stack import in_ci, stack_problem
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent

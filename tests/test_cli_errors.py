@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.server_process import SPSP_PULL, ServerProcess, create_pointer, free_port, run_cli
 from spsp_pull.cli import main as cli_main
 from spsp_pull.cli_errors import ExitStatus
-from tests.server_process import SPSP_PULL, ServerProcess, create_pointer, free_port, run_cli
 
 ADMIN = "cli-errors-admin"
 

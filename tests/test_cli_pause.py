@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from harness.server_process import run_cli
 from spsp_pull.cli import resume_time
 from spsp_pull.cli_errors import ExitStatus, UsageError
 from tests.domain.helpers import at
-from tests.server_process import run_cli
 
 NOW = at(2026, 12, 3, 10)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.server_process import free_port, run_cli
 from spsp_pull.config import from_environment
 from spsp_pull.config_error import ConfigError
-from tests.server_process import free_port, run_cli
 
 SHORT = "shared-with-the-wallet-31-bytes"  # 31 bytes
 LONG = SHORT + "!"

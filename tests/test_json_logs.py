@@ -11,11 +11,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from harness.server_process import ServerProcess, create_pointer
 from spsp_pull.api.request_id import request_id
 from spsp_pull.config import from_environment
 from spsp_pull.config_error import ConfigError
 from spsp_pull.logging_setup import REQUEST_ID, JsonFormatter
-from tests.server_process import ServerProcess, create_pointer
 
 ADMIN = "json-logs-admin"
 

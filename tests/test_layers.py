@@ -1,6 +1,8 @@
 """Imports point one way: a module imports only from its own layer or the layers below it, and the packages
 (components) import each other without a cycle. `stream` is a library of its own: it never imports
-`spsp_pull`; nothing that ships or benchmarks imports `tests`.
+`spsp_pull`. The product (`spsp_pull`, `stream`) never imports `harness`, `bench` or `tests`; `harness` (our
+server and the JS stack as child processes, which tests and benchmarks share) never imports `bench` or
+`tests`, and `bench` never imports `tests`.
 
 The graph is read from the source with `ast` (every import, also those inside functions and under
 TYPE_CHECKING), so it holds for imports that run late as much as for those at the top of a module.
@@ -9,14 +11,16 @@ TYPE_CHECKING), so it holds for imports that run late as much as for those at th
 from __future__ import annotations
 
 import ast
+import fnmatch
 import pathlib
+import tomllib
 from collections.abc import Iterator
 from functools import cache
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PACKAGES = ("spsp_pull", "stream", "bench")
+PACKAGES = ("spsp_pull", "stream", "harness", "bench")  # every module of these is read
 
 # Lowest first. A component is a package (`spsp_pull.store`) or a top-level module (`spsp_pull.rates`).
 LAYERS: tuple[tuple[str, ...], ...] = (
@@ -58,11 +62,18 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "spsp_pull.cli_payouts",
         "spsp_pull.collector.cli",
     ),
+    ("harness",),
     ("bench",),
 )
 RANK = {component: rank for rank, layer in enumerate(LAYERS) for component in layer}
 EXACT = {"spsp_pull"}  # holds only itself: a new module of spsp_pull needs a place of its own
-FORBIDDEN = {"stream": ("spsp_pull", "bench", "tests"), "spsp_pull": ("bench", "tests")}
+PRODUCT = ("spsp_pull", "stream")  # what the wheel ships
+FORBIDDEN = {
+    "stream": ("spsp_pull", "harness", "bench", "tests"),
+    "spsp_pull": ("harness", "bench", "tests"),
+    "harness": ("bench", "tests"),
+    "bench": ("tests",),
+}
 
 
 def module_name(path: pathlib.Path) -> str:
@@ -72,7 +83,10 @@ def module_name(path: pathlib.Path) -> str:
 
 def modules() -> dict[str, pathlib.Path]:
     return {
-        module_name(path): path for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
+        module_name(path): path
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if "node_modules" not in path.parts  # harness/js*/: the JS stack's npm packages
     }
 
 
@@ -116,6 +130,24 @@ def edges() -> frozenset[tuple[str, str, str, str]]:
             if source_component != target_component:
                 result.add((name, target, source_component or "?", target_component or target))
     return frozenset(result)
+
+
+def test_every_top_level_package_is_read() -> None:
+    """A new package beside these would escape the rules below until it is named in PACKAGES."""
+    top_level = {path.parent.name for path in ROOT.glob("*/__init__.py")} - {"tests"}
+    assert top_level == set(PACKAGES)
+
+
+def test_the_wheel_ships_only_the_product() -> None:
+    """pyproject's package discovery takes `spsp_pull` and `stream`, never `harness`, `bench` or `tests`."""
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    shipped = {  # setuptools' `find`: packages (with __init__.py) whose names match a pattern, by fnmatch
+        path.parent.name
+        for path in ROOT.glob("*/__init__.py")
+        if any(fnmatch.fnmatchcase(path.parent.name, pattern) for pattern in find["include"])
+        and not any(fnmatch.fnmatchcase(path.parent.name, pattern) for pattern in find.get("exclude", ()))
+    }
+    assert shipped == set(PRODUCT)
 
 
 def test_every_module_has_a_layer() -> None:

@@ -16,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from harness.server_process import ServerProcess, create_pointer
 from spsp_pull.bridge.amounts import DebitUnits
 from spsp_pull.bridge.network import Network
 from spsp_pull.bridge.states import Trigger
@@ -27,7 +28,6 @@ from spsp_pull.store.database import Database, after_commit
 from tests.bridge import factories, harness
 from tests.bridge.conftest import bitcoind, bridge_clock  # noqa: F401 (fixtures)
 from tests.bridge.fakes.fake_bitcoind import FakeBitcoind
-from tests.server_process import ServerProcess, create_pointer
 from tests.test_webhooks import Receiver, pull_with_webhook, receiver, worker  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.server_process import ServerProcess
+from harness.server_process import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP_DONE = "@@quick-start step done: "

@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
+from harness.server_process import ServerProcess, free_port
 from spsp_pull.api.openapi import openapi_document
 from spsp_pull.payee import pull
 from tests.ilp.test_payee_cli import ADMIN, btp, create
-from tests.server_process import ServerProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

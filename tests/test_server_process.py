@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.server_process import ServerProcess, run_cli
+from harness.server_process import ServerProcess, run_cli
 
 
 def cli_env(server: ServerProcess, key: str) -> dict[str, str]:

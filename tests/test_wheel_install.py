@@ -20,8 +20,8 @@ import aiohttp
 import asyncpg
 import pytest
 
+from harness.server_process import ServerProcess
 from tests.conftest import POSTGRES_URL
-from tests.server_process import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -1,10 +1,10 @@
 'use strict'
 // Benchmark puller: one ilp-protocol-stream 2.7.1 pull per pointer, at most --concurrency at once (default:
 // all), exactly as
-// tests/interop/js/puller.js --mode direct does each pull (own BTP plugin and username per pull:
+// harness/js/puller.js --mode direct does each pull (own BTP plugin and username per pull:
 // SPSP query, createConnection, createStream, receiveTotal, end). Unlike puller.js it takes many pointers.
 //
-//   NODE_PATH=tests/interop/js/node_modules node bench/js/pullers.js --btp-port N --amount 1000 \
+//   NODE_PATH=harness/js/node_modules node bench/js/pullers.js --btp-port N --amount 1000 \
 //       --pointers-file FILE [--concurrency 50] [--timeout 60000]
 //
 // FILE holds one SPSP URL per line. Prints one JSON line per pull, then {"batch_ms": ...}: the time from
@@ -16,7 +16,7 @@ const BtpPlugin = require('ilp-plugin-btp')
 const fetch = require('node-fetch')
 const { createConnection } = require('ilp-protocol-stream')
 const { btpUrl, tokenFor, fail, parseArgs, countPrepares } = require(
-  path.join(__dirname, '..', '..', 'tests', 'interop', 'js', 'lib'))
+  path.join(__dirname, '..', '..', 'harness', 'js', 'lib'))
 
 async function spspQuery (url) {
   const response = await fetch(url, { headers: { accept: 'application/spsp4+json, application/spsp+json' } })

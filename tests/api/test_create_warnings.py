@@ -14,8 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from harness.server_process import XRP_AGREEMENT, ServerProcess, run_cli
 from tests.ilp.hostile.databases import process_database
-from tests.server_process import XRP_AGREEMENT, ServerProcess, run_cli
 
 ADMIN = "create-warnings-admin"
 NO_RATE = {

@@ -6,7 +6,8 @@ from __future__ import annotations
 from alembic import command
 from sqlalchemy import Connection, inspect
 
-from spsp_pull.store.database import Database, alembic_config
+from spsp_pull.store.database import Database
+from spsp_pull.store.migrate import alembic_config
 
 PAYOUT_TABLES = {"payouts", "payout_batches", "payout_events", "lnurl_withdrawals"}
 

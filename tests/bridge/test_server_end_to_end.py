@@ -13,11 +13,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from harness.server_process import ServerProcess
 from spsp_pull.bridge.network import Network
 from tests.bridge import factories
 from tests.bridge.fakes.fake_bitcoind import FakeBitcoind
 from tests.bridge.fakes.fake_lnd import FakeLnd
-from tests.server_process import ServerProcess
 
 ADMIN = "payout-admin"
 

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from harness.server_process import SPSP_PULL, ServerProcess, create_pointer, run_cli
 from spsp_pull.cli_errors import ExitStatus
 from spsp_pull.collector import Kind, PointerItem, SqlState, collect
 from spsp_pull.collector.plan import Pull, View, begin
@@ -28,7 +29,6 @@ from spsp_pull.collector.state import collect_state
 from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.payee import pull, query
 from tests.ilp.hostile.databases import process_database
-from tests.server_process import SPSP_PULL, ServerProcess, create_pointer, run_cli
 
 ADMIN = "collect-admin"
 pytestmark = pytest.mark.slow

@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from harness.server_process import ServerProcess
 from spsp_pull.config import Config
 from spsp_pull.ilp.node import EmbeddedNode
 from spsp_pull.ilp.pull_session import TERMS_CHECK_PACKETS
@@ -32,7 +33,6 @@ from spsp_pull.store.audit import audit_ledger
 from spsp_pull.store.database import Database
 from tests.ilp.hostile.databases import process_database, url_of
 from tests.ilp.hostile.payee import HostilePayee
-from tests.server_process import ServerProcess
 
 ADMIN = "cancel-admin-key"
 PACKET = 1_000  # the most one Prepare carries

@@ -16,9 +16,9 @@ import aiohttp
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
+from harness.server_process import ServerProcess, create_pointer, run_cli
 from spsp_pull.payee import pull
 from tests.ilp.hostile.databases import process_database
-from tests.server_process import ServerProcess, create_pointer, run_cli
 from tests.test_server_process import cli_env
 
 ADMIN = "pause-admin-key"

@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from harness.server_process import SPSP_PULL, ServerProcess, create_pointer, run_cli
 from spsp_pull.cli_arguments import seconds
 from spsp_pull.cli_errors import ExitStatus
 from spsp_pull.payee import pull
 from spsp_pull.store.database import Database, sqlite_url
 from spsp_pull.store.push_payments import push_count, push_total
 from spsp_pull.tls import self_signed
-from tests.server_process import SPSP_PULL, ServerProcess, create_pointer, run_cli
 
 ADMIN = "payee-admin"
 

@@ -12,9 +12,9 @@ import aiohttp
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
+from harness.server_process import ServerProcess
 from spsp_pull.payee import pull, query
 from tests.ilp.test_payee_cli import ADMIN, btp, create
-from tests.server_process import ServerProcess
 
 
 async def test_pointer_in_another_asset_is_converted_down_and_debited_up(tmp_path: Path) -> None:

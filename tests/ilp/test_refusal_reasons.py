@@ -20,6 +20,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from harness.js_stack import JsRuntime, run_js_pullers
+from harness.server_process import create_pointer
 from spsp_pull.domain.clock import isoformat_z
 from spsp_pull.domain.pull_refusal import SENDER_BUSY
 from spsp_pull.payee import PaymentOutcome, default_btp_url, pull, query
@@ -30,8 +32,6 @@ from stream.packet import decrypt_packet
 from tests.ilp.hostile.harness import ADMIN, Harness, Pointer, hostile_server
 from tests.ilp.hostile.payee import PAYEE_STREAM, HostilePayee
 from tests.interop.conftest import js_runtime  # noqa: F401 (the JS stack's gate, as a fixture here)
-from tests.interop.harness import JsRuntime, run_js_pullers
-from tests.server_process import create_pointer
 
 NO_RATE = "no rate from USD to XRP"
 CANCELLED = "cancelled: the payer cancelled this pointer"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import aiohttp
 
+from harness.server_process import free_port
 from spsp_pull.config import Config
 from spsp_pull.server import start_server
 from stream.aio.btp_server import BtpServer
-from tests.server_process import free_port
 
 
 async def test_healthz_waits_for_the_connector(tmp_path: Path) -> None:

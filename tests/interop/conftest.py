@@ -1,4 +1,4 @@
-"""Fixtures for tests that drive the JavaScript Interledger stack (tests/interop/README.md).
+"""Fixtures for tests that drive the JavaScript Interledger stack (harness/README.md).
 
 Without the stack (scripts/interop-setup not run) these fixtures skip the test, except in CI (CI=true), where
 they fail it.
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.interop.harness import JsConnector, JsPullServer, JsRuntime, in_ci, select_runtime, stack_problem
+from harness.js_stack import JsConnector, JsPullServer, JsRuntime, in_ci, select_runtime, stack_problem
 
 
 @pytest.fixture(scope="session")

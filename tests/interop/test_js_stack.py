@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.interop.harness import (
+from harness.js_stack import (
     NODE16,
     JsConnector,
     JsDirectBtpServer,

@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.interop.harness import JsConnector, JsRuntime, run_js_pullers
-from tests.server_process import ServerProcess, create_pointer
+from harness.js_stack import JsConnector, JsRuntime, run_js_pullers
+from harness.server_process import ServerProcess, create_pointer
 
 pytestmark = pytest.mark.interop
 ADMIN = "interop-admin"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.js_stack import JsConnector, JsPullServer, JsRuntime
 from spsp_pull.payee import pull
-from tests.interop.harness import JsConnector, JsPullServer, JsRuntime
 
 pytestmark = pytest.mark.interop
 

@@ -11,7 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import CheckConstraint, Connection, inspect
 
-from spsp_pull.store.database import Database, alembic_config
+from spsp_pull.store.database import Database
+from spsp_pull.store.migrate import alembic_config
 from spsp_pull.store.models import Base
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import text
 
+from harness.server_process import ServerProcess
 from spsp_pull.domain.agreement import Changes
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.domain.duration import parse_interval
@@ -23,7 +24,6 @@ from spsp_pull.store.audit import STALE_AFTER, AuditReport, Mismatch, MismatchKi
 from spsp_pull.store.database import Database, sqlite_url
 from spsp_pull.store.records import PointerRecord
 from tests.ilp.hostile.databases import process_database, url_of
-from tests.server_process import ServerProcess
 from tests.store.pointer_factory import make_pointer
 
 LEASE = timedelta(seconds=60)

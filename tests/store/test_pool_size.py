@@ -32,4 +32,5 @@ async def test_a_server_keeps_the_connections_it_is_configured_for(tmp_path: Pat
             assert (pool.size(), getattr(pool, "_max_overflow", None)) == (3, 3)  # type: ignore[attr-defined]
             async with server.db.raw_write():
                 pass
-            assert server.db._pg_pool.get_max_size() == 3
+            assert server.db._pg_pool is not None
+            assert (await server.db._pg_pool.get()).get_max_size() == 3

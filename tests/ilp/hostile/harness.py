@@ -17,13 +17,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from harness.server_process import ServerProcess, create_pointer
 from spsp_pull.payee import SpspDetails, query
 from spsp_pull.store import models
 from spsp_pull.store.audit import audit_ledger
 from spsp_pull.store.database import Database
 from tests.ilp.hostile.databases import process_database, url_of
 from tests.ilp.hostile.payee import HostilePayee
-from tests.server_process import ServerProcess, create_pointer
 
 ADMIN = "hostile-admin-key"
 PACKET = 1000  # the most one of the server's Prepares carries: a pull of a few thousand takes several

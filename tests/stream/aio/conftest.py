@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
+from harness.js_stack import JsRuntime, in_ci, select_runtime, stack_problem
 from stream.aio.btp_client import BtpClient
 from stream.aio.btp_server import BtpServer
-from tests.interop.harness import JsRuntime, in_ci, select_runtime, stack_problem
 from tests.stream.aio.helpers import ASSET, SERVER_ADDRESS
 
 ClientFactory = Callable[..., Awaitable[BtpClient]]

@@ -9,11 +9,7 @@ from typing import Any
 
 import pytest
 
-from stream import ildcp
-from stream.aio.accounts import account_name
-from stream.aio.btp_client import BtpClient
-from stream.aio.btp_server import BtpServer
-from tests.interop.harness import (
+from harness.js_stack import (
     JsConnector,
     JsProcessError,
     JsRuntime,
@@ -22,6 +18,10 @@ from tests.interop.harness import (
     token_for,
     unique_name,
 )
+from stream import ildcp
+from stream.aio.accounts import account_name
+from stream.aio.btp_client import BtpClient
+from stream.aio.btp_server import BtpServer
 from tests.stream.aio.helpers import ASSET, SERVER_ADDRESS, Recorder, round_trips
 
 pytestmark = pytest.mark.interop

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 
+from harness.js_stack import free_port
 from stream import ildcp, ilp
 from stream.aio.accounts import account_name
 from stream.aio.btp_client import BtpAuthError, BtpClient, BtpConnectError, LinkState
 from stream.aio.btp_server import BtpServer
 from stream.aio.plugin import IlpLink
-from tests.interop.harness import free_port
 from tests.stream.aio.conftest import ClientFactory
 from tests.stream.aio.helpers import (
     ASSET,

@@ -1,4 +1,4 @@
-"""Running `spsp-pull serve` as a real OS process for end-to-end tests (stopped by PID)."""
+"""Running `spsp-pull serve` as a real OS process for end-to-end tests and benchmarks (stopped by PID)."""
 
 from __future__ import annotations
 

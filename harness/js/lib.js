@@ -7,7 +7,7 @@ const LOOPBACK = '127.0.0.1'
 const U64_MAX = (1n << 64n) - 1n
 
 // mini-accounts pins the first token it sees for a username, so a username always gets the same token.
-// tests/interop/harness.py derives tokens the same way (token_for).
+// harness/js_stack.py derives tokens the same way (token_for).
 function tokenFor (user) {
   return crypto.createHash('sha256').update('spsp-pull-interop:' + user).digest('hex').slice(0, 32)
 }

