@@ -22,6 +22,7 @@ from spsp_pull.bridge.batching import Output, group_outputs, output_indexes
 from spsp_pull.bridge.ledger import PayoutLedger
 from spsp_pull.bridge.settings import BridgeSettings
 from spsp_pull.domain.clock import Clock
+from spsp_pull.domain.states import PayoutBatchState
 from spsp_pull.store import payouts as store
 from spsp_pull.store.database import Database
 
@@ -113,7 +114,7 @@ class Batcher:
     async def broadcast(self, batch_id: int, *, first: bool = False) -> None:
         """Send the stored transaction (again); safe any number of times."""
         batch = await store.find_batch(self._db, batch_id)
-        if batch is None or batch.state != "signed" or batch.tx_hex is None:
+        if batch is None or batch.state != PayoutBatchState.SIGNED or batch.tx_hex is None:
             return
         outcome = await self._wallet.broadcast(batch.tx_hex)
         now = self._clock.now()

@@ -32,7 +32,7 @@ from spsp_pull.domain import events
 from spsp_pull.domain.agreement import Version, paused
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.pull_refusal import paused_refusal
-from spsp_pull.domain.states import PayoutStatus, ReservationState
+from spsp_pull.domain.states import PayoutBatchState, PayoutStatus, ReservationState
 from spsp_pull.store import allowance_low, models, pointers, reservations
 from spsp_pull.store import payouts as store
 from spsp_pull.store.database import Database, after_commit
@@ -236,10 +236,10 @@ class PayoutLedger:
         them, or all of them (and the batch is abandoned)."""
         async with self._db.write() as session:
             batch = await store.lock_batch(session, batch_id)
-            if batch is None or batch.state != "building":
+            if batch is None or batch.state != PayoutBatchState.BUILDING:
                 return
             if payout_ids is None:
-                batch.state = "abandoned"
+                batch.state = PayoutBatchState.ABANDONED
             for row in await store.lock_batch_payouts(session, batch_id):
                 if payout_ids is None or row.id in payout_ids:
                     row.batch_id = None
@@ -260,7 +260,7 @@ class PayoutLedger:
         broadcast. False if the batch was abandoned meanwhile (then it must never be broadcast)."""
         async with self._db.write() as session:
             batch = await store.lock_batch(session, batch_id)
-            if batch is None or batch.state != "building":
+            if batch is None or batch.state != PayoutBatchState.BUILDING:
                 return False
             store.batch_signed(batch, txid=txid, tx_hex=tx_hex, fee_sat=fee_sat, inputs=inputs, now=now)
             for row in await store.lock_batch_payouts(session, batch_id):
@@ -276,10 +276,10 @@ class PayoutLedger:
         effects = _Effects()
         async with self._db.write() as session:
             batch = await store.lock_batch(session, batch_id)
-            if batch is None or batch.state not in ("signed", "broadcast"):
+            if batch is None or batch.state not in (PayoutBatchState.SIGNED, PayoutBatchState.BROADCAST):
                 return []
-            if batch.state == "signed":
-                batch.state = "broadcast"
+            if batch.state == PayoutBatchState.SIGNED:
+                batch.state = PayoutBatchState.BROADCAST
                 batch.broadcast_at = now
             for row in await store.lock_batch_payouts(session, batch_id):
                 if row.status != PayoutStatus.IN_FLIGHT:
@@ -297,9 +297,9 @@ class PayoutLedger:
         effects = _Effects()
         async with self._db.write() as session:
             batch = await store.lock_batch(session, batch_id)
-            if batch is None or batch.state != "signed":
+            if batch is None or batch.state != PayoutBatchState.SIGNED:
                 return
-            batch.state = "rejected"
+            batch.state = PayoutBatchState.REJECTED
             for row in await store.lock_batch_payouts(session, batch_id):
                 if row.status != PayoutStatus.IN_FLIGHT:
                     continue
@@ -320,7 +320,7 @@ class PayoutLedger:
         """Record the batch's confirmations; at `needed` its payouts are CONFIRMED."""
         async with self._db.write() as session:
             batch = await store.lock_batch(session, batch_id)
-            if batch is None or batch.state != "broadcast":
+            if batch is None or batch.state != PayoutBatchState.BROADCAST:
                 return
             was = batch.confirmations
             batch.confirmations = confirmations

@@ -23,7 +23,7 @@ from spsp_pull.bridge.lightning_dispatch import LightningDispatcher
 from spsp_pull.bridge.settings import BridgeSettings
 from spsp_pull.bridge.states import Trigger
 from spsp_pull.domain.clock import Clock
-from spsp_pull.domain.states import PayoutStatus
+from spsp_pull.domain.states import PayoutBatchState, PayoutStatus
 from spsp_pull.store import payouts as store
 from spsp_pull.store.database import Database
 
@@ -90,9 +90,9 @@ class Reconciler:
     async def _onchain(self) -> None:
         assert self._batcher is not None
         now = self._clock.now()
-        for batch in await store.batches(self._db, states=["building"], claim_over_at=now):
+        for batch in await store.batches(self._db, states=[PayoutBatchState.BUILDING], claim_over_at=now):
             await self._ledger.abandon_batch(batch.id, now=now, reason="left half built")
-        for batch in await store.batches(self._db, states=["signed"]):
+        for batch in await store.batches(self._db, states=[PayoutBatchState.SIGNED]):
             await self._batcher.broadcast(batch.id)
         for batch in await store.batches_awaiting_confirmation(self._db):
             await self._batcher.watch(batch)

@@ -1,5 +1,5 @@
-"""The states and kinds of the ledger's rows, one `StrEnum` per concept. Their values are what the database
-stores (and what its CHECK constraints allow, migration 0008) and what the API shows."""
+"""The states and kinds of stored rows, one `StrEnum` per concept. Their values are what the database stores
+(and what its CHECK constraints allow, migrations 0008 and 0009) and what the API shows."""
 
 from __future__ import annotations
 
@@ -40,3 +40,24 @@ class PayoutStatus(StrEnum):
     EXPIRED = "EXPIRED"
     CANCELLED = "CANCELLED"
     FAILED = "FAILED"
+
+
+class PayoutBatchState(StrEnum):
+    """Where an on-chain batch transaction is: built (inputs chosen), signed (its txid and hex stored, not
+    yet known to be broadcast), broadcast, rejected by the node, or abandoned before signing."""
+
+    BUILDING = "building"
+    SIGNED = "signed"
+    BROADCAST = "broadcast"
+    REJECTED = "rejected"
+    ABANDONED = "abandoned"
+
+
+class WebhookMessageState(StrEnum):
+    """A notification in the outbox: pending (to be delivered, with retries), delivered, dead (gave up),
+    or withdrawn (never sent: what it announced was undone before its first attempt)."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    WITHDRAWN = "withdrawn"

@@ -19,7 +19,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from spsp_pull.domain.states import PayoutStatus, PullKind, ReservationKind, ReservationState
+from spsp_pull.domain.states import (
+    PayoutBatchState,
+    PayoutStatus,
+    PullKind,
+    ReservationKind,
+    ReservationState,
+    WebhookMessageState,
+)
 from spsp_pull.store.types import Amount, StateColumn, UTCDateTime, allowed
 
 NAMING = {
@@ -253,13 +260,16 @@ class WebhookMessage(Base):
     destination: Mapped[str | None] = mapped_column(String(300), nullable=True)  # scheme://host[:port]
     event: Mapped[str] = mapped_column(String(50))
     body: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(10))  # "pending", "delivered", "dead", "withdrawn" (never sent)
+    state: Mapped[WebhookMessageState] = mapped_column(StateColumn(WebhookMessageState, 10))
     attempts: Mapped[int] = mapped_column(Integer)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_webhook_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_webhook_outbox_due", "state", "next_attempt_at"),
+        CheckConstraint(allowed("state", WebhookMessageState), name="state"),
+    )
 
 
 class WebhookDelivery(Base):
@@ -290,8 +300,7 @@ class PayoutBatch(Base):
     __tablename__ = "payout_batches"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # "building", "signed" (stored, broadcast not yet confirmed), "broadcast", "rejected", "abandoned"
-    state: Mapped[str] = mapped_column(String(12))
+    state: Mapped[PayoutBatchState] = mapped_column(StateColumn(PayoutBatchState, 12))
     txid: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     tx_hex: Mapped[str | None] = mapped_column(Text, nullable=True)
     fee_sat: Mapped[int | None] = mapped_column(Amount, nullable=True)
@@ -302,7 +311,10 @@ class PayoutBatch(Base):
     signed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     broadcast_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
-    __table_args__ = (Index("ix_payout_batches_state", "state", "id"),)
+    __table_args__ = (
+        Index("ix_payout_batches_state", "state", "id"),
+        CheckConstraint(allowed("state", PayoutBatchState), name="state"),
+    )
 
 
 class Payout(Base):

@@ -18,9 +18,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spsp_pull.domain.outbound_targets import destination_of
+from spsp_pull.domain.states import WebhookMessageState
 from spsp_pull.store import models
 from spsp_pull.store.accounts import signing_secrets
-from spsp_pull.store.database import Database, RawWrite
+from spsp_pull.store.database import Database
+from spsp_pull.store.raw_write import RawWrite
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,7 @@ def _message(
         "destination": destination_of(url),
         "event": event,
         "body": json.dumps(body, separators=(",", ":"), sort_keys=True),
-        "state": "pending",
+        "state": WebhookMessageState.PENDING.value,
         "attempts": 0,
         "next_attempt_at": now,
         "claimed_until": None,
@@ -119,11 +121,11 @@ async def withdraw_scheduled(session: AsyncSession, pointer_id: int, event: str,
         .where(
             message.pointer_id == pointer_id,
             message.event == event,
-            message.state == "pending",
+            message.state == WebhookMessageState.PENDING,
             message.attempts == 0,
             message.created_at > now,
         )
-        .values(state="withdrawn")
+        .values(state=WebhookMessageState.WITHDRAWN)
     )
 
 
@@ -143,7 +145,7 @@ async def claim_due(
     query = (
         select(message)
         .where(
-            message.state == "pending",
+            message.state == WebhookMessageState.PENDING,
             message.next_attempt_at <= now,
             or_(message.claimed_until.is_(None), message.claimed_until <= now),
         )
@@ -215,14 +217,14 @@ async def record_attempt(
         )
         row.claimed_until = None
         if delivered:
-            row.state = "delivered"
+            row.state = WebhookMessageState.DELIVERED
         elif retry_at is None:
-            row.state = "dead"
+            row.state = WebhookMessageState.DEAD
         else:
             row.next_attempt_at = retry_at
 
 
-async def message_state(db: Database, message_id: int) -> tuple[str, list[DeliveryRecord]]:
+async def message_state(db: Database, message_id: int) -> tuple[WebhookMessageState, list[DeliveryRecord]]:
     async with db.read() as session:
         row = await session.get_one(models.WebhookMessage, message_id)
         deliveries = (
@@ -238,7 +240,7 @@ async def message_state(db: Database, message_id: int) -> tuple[str, list[Delive
         ]
 
 
-async def messages_for_pointer(db: Database, pointer_id: int) -> list[tuple[int, str, str]]:
+async def messages_for_pointer(db: Database, pointer_id: int) -> list[tuple[int, str, WebhookMessageState]]:
     """(id, event, state) of every message about a pointer, oldest first."""
     async with db.read() as session:
         rows = (

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spsp_pull.domain.states import PayoutStatus
+from spsp_pull.domain.states import PayoutBatchState, PayoutStatus
 from spsp_pull.store import models
 from spsp_pull.store.database import Database
 
@@ -407,7 +407,9 @@ async def orphan_reservations(db: Database, *, created_before: datetime, limit: 
 
 
 def insert_batch(session: AsyncSession, *, now: datetime, claimed_until: datetime) -> models.PayoutBatch:
-    row = models.PayoutBatch(state="building", confirmations=0, created_at=now, claimed_until=claimed_until)
+    row = models.PayoutBatch(
+        state=PayoutBatchState.BUILDING, confirmations=0, created_at=now, claimed_until=claimed_until
+    )
     session.add(row)
     return row
 
@@ -436,7 +438,7 @@ def batch_signed(
     inputs: Sequence[tuple[str, int]],
     now: datetime,
 ) -> None:
-    row.state = "signed"
+    row.state = PayoutBatchState.SIGNED
     row.txid = txid
     row.tx_hex = tx_hex
     row.fee_sat = fee_sat
@@ -451,7 +453,11 @@ async def find_batch(db: Database, batch_id: int) -> BatchRecord | None:
 
 
 async def batches(
-    db: Database, *, states: Sequence[str], claim_over_at: datetime | None = None, limit: int = 50
+    db: Database,
+    *,
+    states: Sequence[PayoutBatchState],
+    claim_over_at: datetime | None = None,
+    limit: int = 50,
 ) -> list[BatchRecord]:
     """Batches in `states`, oldest first; with `claim_over_at`, only those no batcher holds any more."""
     query = select(models.PayoutBatch).where(models.PayoutBatch.state.in_(states))
@@ -478,7 +484,7 @@ async def batches_awaiting_confirmation(db: Database, *, limit: int = 50) -> lis
     pending = select(models.Payout.batch_id).where(models.Payout.status == "SENT")
     query = (
         select(models.PayoutBatch)
-        .where(models.PayoutBatch.state == "broadcast", models.PayoutBatch.id.in_(pending))
+        .where(models.PayoutBatch.state == PayoutBatchState.BROADCAST, models.PayoutBatch.id.in_(pending))
         .order_by(models.PayoutBatch.id)
         .limit(limit)
     )
@@ -577,8 +583,13 @@ def _record(row: models.Payout, batch: models.PayoutBatch | None) -> PayoutRecor
         approved_at=row.approved_at,
         sent_at=row.sent_at,
         confirmed_at=row.confirmed_at,
-        txid=None if batch is None or batch.state in ("building", "abandoned", "rejected") else batch.txid,
-        confirmations=None if batch is None or batch.state != "broadcast" else batch.confirmations,
+        txid=None
+        if batch is None
+        or batch.state in (PayoutBatchState.BUILDING, PayoutBatchState.ABANDONED, PayoutBatchState.REJECTED)
+        else batch.txid,
+        confirmations=None
+        if batch is None or batch.state != PayoutBatchState.BROADCAST
+        else batch.confirmations,
     )
 
 
