@@ -14,7 +14,7 @@ from sqlalchemy import inspect
 from spsp_pull.domain.agreement import Pause, Terms, Usage, Version
 from spsp_pull.domain.duration import Interval, parse_interval
 from spsp_pull.store import models
-from spsp_pull.store.database import RowShape
+from spsp_pull.store.row_shape import RowShape
 
 
 @dataclass(frozen=True, slots=True)

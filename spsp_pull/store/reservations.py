@@ -23,9 +23,10 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from spsp_pull.domain.agreement import Usage, balance, current_cycle
 from spsp_pull.store import models, sender_lease
-from spsp_pull.store.database import Database, RawWrite
+from spsp_pull.store.database import Database
 from spsp_pull.store.outbox import enqueue, enqueue_raw
 from spsp_pull.store.pointers import PointerNotFound, lock_pointer
+from spsp_pull.store.raw_write import RawWrite
 from spsp_pull.store.records import PointerRecord, apply_usage, pointer_reader, pointer_record
 
 WebhookBody = Callable[[PointerRecord, datetime], dict[str, object]]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from spsp_pull.store.database import Database, RawWrite
+from spsp_pull.store.database import Database
+from spsp_pull.store.raw_write import RawWrite
 
 
 async def acquire(db: Database, pointer_id: int, holder: str, *, now: datetime, ttl: timedelta) -> bool:
