@@ -458,7 +458,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         raise CliError(f"no database in {config.data_dir} (give --data-dir or --database-url)")
 
     async def run() -> Any:
-        db = Database(url)
+        db = Database(url, sqlite_driver=config.sqlite_driver)
         try:
             return await audit_ledger(db, now=datetime.now(UTC))
         finally:

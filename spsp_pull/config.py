@@ -17,6 +17,7 @@ from spsp_pull.ilp.connection_budget import ConnectionLimits
 from spsp_pull.logging_setup import LOG_FORMATS
 from spsp_pull.offline import hs256_secret_problem
 from spsp_pull.rates import parse_rates
+from spsp_pull.store.sqlite_connections import SQLITE_DRIVERS, SqliteDriver
 
 DEFAULT_PORT = 6000
 DEFAULT_BTP_PORT = 7768
@@ -52,6 +53,7 @@ class Config:
     idempotency_retention: timedelta = timedelta(hours=24)
     btp_max_accounts: int = 10_000  # embedded BTP account names bound to a token (kept in the database)
     database_pool_size: int = 10  # PostgreSQL connections a process keeps (as many again on demand)
+    sqlite_driver: SqliteDriver = "inline"  # SPSP_SQLITE_DRIVER: inline (in the event loop), or aiosqlite
     max_packet_amount: int | None = None
     max_in_flight: int = 4
     packet_timeout: timedelta = timedelta(seconds=30)  # how long each Prepare the STREAM server sends lives
@@ -154,6 +156,7 @@ def from_environment(env: Mapping[str, str] | None = None, **overrides: object) 
         ("SPSP_AUTH_TOKEN", "auth_token"),
         ("SPSP_JWT_SECRET", "jwt_secret"),
         ("SPSP_DATABASE_URL", "database_url"),
+        ("SPSP_SQLITE_DRIVER", "sqlite_driver"),
         ("SPSP_BTP_BIND", "btp_bind"),
         ("SPSP_ILP_ADDRESS", "ilp_address"),
         ("SPSP_ILP_UPLINK", "ilp_uplink"),
@@ -232,6 +235,10 @@ def duration(name: str, text: str, *, low: timedelta, high: timedelta) -> timede
 def _check(config: Config) -> None:
     if config.log_format not in LOG_FORMATS:
         raise ConfigError(f"SPSP_LOG_FORMAT must be one of: {', '.join(LOG_FORMATS)}")
+    if config.sqlite_driver not in SQLITE_DRIVERS:
+        raise ConfigError(
+            f"SPSP_SQLITE_DRIVER must be one of: {', '.join(SQLITE_DRIVERS)}, not {config.sqlite_driver!r}"
+        )
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ConfigError("SPSP_TLS_CERT and SPSP_TLS_KEY go together")
     if not 1 <= len(config.asset_code) <= 12:

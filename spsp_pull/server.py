@@ -115,7 +115,11 @@ async def _start(
 ) -> Server:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     auth_token, generated = load_or_create_auth_token(config)
-    db = Database(config.resolved_database_url(), pool_size=config.database_pool_size)
+    db = Database(
+        config.resolved_database_url(),
+        pool_size=config.database_pool_size,
+        sqlite_driver=config.sqlite_driver,
+    )
     resources.push_async_callback(db.close)
     await db.migrate()
     try:
