@@ -13,9 +13,17 @@ import pytest
 
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.store.database import Database, sqlite_url
+from spsp_pull.store.sqlite_connections import SqliteDriver
 
 POSTGRES_URL = os.environ.get("SPSP_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b for b in os.environ.get("SPSP_TEST_BACKENDS", "sqlite,postgres").split(",") if b]
+# A SQLite file on each SQLite driver (SPSP_SQLITE_DRIVER): "sqlite" is the inline default.
+SQLITE_BACKENDS: dict[str, SqliteDriver] = {"sqlite": "inline", "aiosqlite": "aiosqlite"}
+# The store's reservation tests run on the aiosqlite driver too, wherever SQLite is tested.
+BACKENDS_AND_AIOSQLITE = [
+    *BACKENDS,
+    *(["aiosqlite"] if "sqlite" in BACKENDS and "aiosqlite" not in BACKENDS else []),
+]
 
 
 def _asyncpg_dsn(url: str) -> str:
@@ -45,17 +53,18 @@ class DatabaseFactory:
 
     def __init__(self, backend: str, directory: Path) -> None:
         self.backend = backend
+        self.sqlite_driver: SqliteDriver = SQLITE_BACKENDS.get(backend, "inline")
         self._directory = directory
         self._made: list[tuple[Database, str | None]] = []
 
     async def url_and_schema(self) -> tuple[str, str | None]:
-        if self.backend == "sqlite":
+        if self.backend in SQLITE_BACKENDS:
             return sqlite_url(self._directory / f"db-{len(self._made)}-{secrets.token_hex(3)}.sqlite3"), None
         return POSTGRES_URL, await _postgres_schema()
 
     async def make(self) -> Database:
         url, schema = await self.url_and_schema()
-        db = Database(url, schema=schema)
+        db = Database(url, schema=schema, sqlite_driver=self.sqlite_driver)
         await db.migrate()
         self._made.append((db, schema))
         return db

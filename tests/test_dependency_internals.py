@@ -1,8 +1,9 @@
 """Two parts of the server lean on private internals of a dependency, so their versions are pinned to one
 minor release (pyproject.toml). These tests fail loudly when an upgrade moves what they lean on:
 
-- the inline SQLite driver (`spsp_pull/store/database.py`, `_InlineSqlite`) stands in for aiosqlite's
-  connection under SQLAlchemy's aiosqlite adapter, which reaches into that connection's private attributes;
+- the inline SQLite driver (`spsp_pull/store/inline_sqlite.py`, `InlineSqlite`) stands in for aiosqlite's
+  connection under SQLAlchemy's aiosqlite adapter, which reaches into that connection's private attributes
+  (`SPSP_SQLITE_DRIVER=aiosqlite` runs without it, on the adapter as it is);
 - the query fast path and the request-head timeout (`spsp_pull/api/query_fast_path.py`) hand connections to
   aiohttp's `RequestHandler` and move its keep-alive deadline.
 
@@ -13,11 +14,14 @@ and the expected versions here together.
 from __future__ import annotations
 
 import inspect
+import sqlite3
 from importlib.metadata import version
 
 import pytest
 from aiohttp import web
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection
+
+from spsp_pull.store.inline_sqlite import InlineSqlite
 
 PINNED = {"aiohttp": "3.14", "sqlalchemy": "2.1"}
 
@@ -42,7 +46,19 @@ def test_sqlalchemy_reaches_into_aiosqlite_where_the_inline_driver_answers() -> 
         "self._connection.stop",
         "self._connection.create_function(",
     ):
-        assert use in source, f"SQLAlchemy's aiosqlite adapter no longer does {use!r}: check _InlineSqlite"
+        assert use in source, f"SQLAlchemy's aiosqlite adapter no longer does {use!r}: check inline_sqlite.py"
+
+
+def test_the_inline_driver_has_what_the_adapter_reaches_for() -> None:
+    connection = InlineSqlite(sqlite3.connect(":memory:"))
+    try:
+        assert callable(connection._tx.put_nowait)
+        assert isinstance(connection._conn, sqlite3.Connection)
+        assert connection._connection is connection._conn
+        assert callable(connection.create_function)
+    finally:
+        connection.stop()
+    assert connection._connection is None  # what the adapter reads as closed
 
 
 def test_aiohttp_request_handler_keeps_what_the_head_timeout_moves() -> None:

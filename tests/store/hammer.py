@@ -1,7 +1,8 @@
 """A separate OS process that reserves and settles against one pointer until nothing is left.
 
-Run by test_reservations.py, twice at once: each process connects, prints "ready", waits for a line on stdin
-(so neither can finish before the other has started), then prints the total it settled."""
+Run by test_reservations.py, twice at once (on the test's SQLite driver): each process connects, prints
+"ready", waits for a line on stdin (so neither can finish before the other has started), then prints the total
+it settled."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from datetime import datetime, timedelta
 
 from spsp_pull.store import pointers, reservations
 from spsp_pull.store.database import Database
+from spsp_pull.store.sqlite_connections import SQLITE_DRIVERS, SqliteDriver
 
 
-async def hammer(url: str, schema: str | None, pointer_id: int, now: datetime, seed: int) -> int:
-    db = Database(url, schema=schema)
+async def hammer(
+    url: str, schema: str | None, pointer_id: int, now: datetime, seed: int, sqlite_driver: SqliteDriver
+) -> int:
+    db = Database(url, schema=schema, sqlite_driver=sqlite_driver)
     rng = random.Random(seed)
     total = 0
     try:
@@ -45,5 +49,7 @@ async def hammer(url: str, schema: str | None, pointer_id: int, now: datetime, s
 
 
 if __name__ == "__main__":
-    url, schema, pointer_id, now, seed = sys.argv[1:6]
-    print(asyncio.run(hammer(url, schema or None, int(pointer_id), datetime.fromisoformat(now), int(seed))))
+    url, schema, pointer_id, now, seed, driver = sys.argv[1:7]
+    assert driver in SQLITE_DRIVERS, driver
+    at = datetime.fromisoformat(now)
+    print(asyncio.run(hammer(url, schema or None, int(pointer_id), at, int(seed), driver)))

@@ -15,8 +15,10 @@ from spsp_pull.store.database import Database
 from spsp_pull.store.pointers import PointerNotFound
 from spsp_pull.store.records import PointerRecord
 from spsp_pull.store.reservations import ReservationClosed, SenderBusy
+from tests.conftest import BACKENDS_AND_AIOSQLITE
 from tests.store.pointer_factory import make_pointer, terms
 
+pytestmark = pytest.mark.parametrize("backend", BACKENDS_AND_AIOSQLITE, indirect=True)
 LEASE = timedelta(seconds=60)
 NOW = datetime(2024, 3, 1, tzinfo=UTC)
 HOOK = "https://example.com/pulls"

@@ -1,4 +1,7 @@
-"""The reservation primitive under real concurrency: tasks in one process, and OS processes on PostgreSQL."""
+"""The reservation primitive under real concurrency: tasks in one process, and OS processes on PostgreSQL.
+
+Every test runs on each backend and, for SQLite, on both drivers (`SPSP_SQLITE_DRIVER`): the inline one and
+aiosqlite, where a pull's writes go through the ORM's connection instead of the driver's."""
 
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ from spsp_pull.domain.clock import ManualClock
 from spsp_pull.store import pointers, reservations
 from spsp_pull.store.audit import audit_ledger
 from spsp_pull.store.database import Database
-from tests.conftest import DatabaseFactory
+from tests.conftest import BACKENDS_AND_AIOSQLITE, DatabaseFactory
 from tests.store.pointer_factory import make_pointer
 
+pytestmark = pytest.mark.parametrize("backend", BACKENDS_AND_AIOSQLITE, indirect=True)
 LEASE = timedelta(seconds=60)
 
 
@@ -118,6 +122,45 @@ async def test_many_tasks_never_hold_more_than_the_allowance(db: Database, clock
     assert (await audit_ledger(db, now=now)).mismatches == ()
 
 
+async def test_many_pulls_settling_and_reserving_at_once_never_hold_more_than_the_allowance(
+    db: Database, clock: ManualClock
+) -> None:
+    """A pull's own writes (`settle_and_reserve`, then `settle_all`), each a raw write, from many tasks at
+    once: each settles what it sent of its last chunk and holds the next in one transaction."""
+    now = clock.now()
+    allowance = 12_000
+    record = await make_pointer(db, now, amount=allowance, cycles=1)
+    rng = random.Random(11)
+
+    async def pull() -> int:
+        sent_total = 0
+        settle: list[tuple[int, int]] = []
+        for _ in range(200):
+            _, grant = await reservations.settle_and_reserve(
+                db, settle, record.id, rng.randint(1, 700), kind="stream", now=now, lease=LEASE
+            )
+            sent_total += sum(sent for _, sent in settle)
+            if grant is None:
+                return sent_total
+            await asyncio.sleep(0)  # let the other pulls in between this one's writes
+            sent = grant.amount if rng.random() < 0.8 else rng.randint(0, grant.amount)
+            if rng.random() < 0.1:  # the pull ends here
+                await reservations.settle_all(db, [(grant.reservation_id, sent)], now=now)
+                return sent_total + sent
+            settle = [(grant.reservation_id, sent)]
+        raise AssertionError("a pull neither ended nor ran out of allowance in 200 rounds")
+
+    totals: list[int] = []
+    while sum(totals) < allowance:  # pulls that end early leave allowance for the next round of them
+        totals += await asyncio.gather(*(pull() for _ in range(12)))
+    after = await pointers.find_by_id(db, record.id)
+    assert after is not None
+    assert sum(totals) == allowance == after.usage.pulled_total == await ledger_total(db, record.id)
+    assert after.reserved_total == 0
+    assert await reservations.open_reservations(db, record.id) == []
+    assert (await audit_ledger(db, now=now)).mismatches == ()
+
+
 HAMMER = Path(__file__).with_name("hammer.py")
 
 
@@ -125,7 +168,7 @@ async def test_two_processes_never_hold_more_than_the_allowance(
     db_factory: DatabaseFactory, clock: ManualClock
 ) -> None:
     url, schema = await db_factory.url_and_schema()
-    db = Database(url, schema=schema)
+    db = Database(url, schema=schema, sqlite_driver=db_factory.sqlite_driver)
     await db.migrate()
     try:
         now = clock.now()
@@ -140,6 +183,7 @@ async def test_two_processes_never_hold_more_than_the_allowance(
                 str(record.id),
                 now.isoformat(),
                 str(seed),
+                db_factory.sqlite_driver,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
