@@ -2,7 +2,7 @@
 
     python -m bench.run                      # full sizes; writes docs/benchmarks.md and bench/results.json
     python -m bench.run --smoke              # tiny sizes, prints the table (the test suite runs this)
-    python -m bench.run --only http,scale    # some scenario groups
+    python -m bench.run --only http,scale    # some scenario groups (GROUPS)
     python -m bench.run --profile DIR        # also sample our server with py-spy in the pull scenarios
 
 `scripts/bench` installs what is needed first (venv, the pinned JS stack, PostgreSQL) and then runs this.
@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import collect, http_api, pulls, scale
+from bench import btp_links, collect, http_api, pulls, scale
 from harness.js_stack import JS_DIR, MONEYD_DIR, select_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
-GROUPS = ("connector", "direct", "http", "scale", "collect")
+GROUPS = ("connector", "direct", "http", "scale", "collect", "btp")
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,7 @@ class Sizes:
     balance_calls: int = 5000
     collect_pulls: int = 300  # one-packet pulls per run, our collector vs the JS pullers
     collect_concurrency: int = 50
+    btp_prepares: int = 10_000  # echo round trips per run over one BTP link, each direction and window
 
 
 SMOKE = Sizes(
@@ -72,6 +73,7 @@ SMOKE = Sizes(
     balance_calls=100,
     collect_pulls=10,
     collect_concurrency=10,
+    btp_prepares=100,
 )
 
 
@@ -235,6 +237,9 @@ async def run_groups(
                 sizes.batches, sizes.collect_pulls, sizes.collect_concurrency, sizes.pull_amount, sizes.warmup
             )
         )
+    if "btp" in groups:
+        log(f"btp: {sizes.btp_prepares:,} echo Prepares over one BTP link, each way, {sizes.runs} runs")
+        results["btp_links"] = [asdict(r) for r in await btp_links.link_rates(sizes.btp_prepares, sizes.runs)]
     return results
 
 
@@ -435,6 +440,17 @@ def table(results: dict[str, Any], sizes: Sizes) -> list[str]:
             f"| {first['label']} | {first['cycles_elapsed']:,} | {first['micros']} | | |",
             f"| {far['label']} | {far['cycles_elapsed']:,} | {far['micros']} | does not grow with elapsed "
             f"cycles ({far['micros'] / first['micros']:.2f}x) | {'met' if met else '**not met**'} |",
+        ]
+    if "btp_links" in results:
+        lines += [
+            "",
+            f"| BTP link (`bench/btp_links.py`: our client and server, loopback, {sizes.btp_prepares:,} echo "
+            "Prepares, every Fulfill checked) | in flight | Prepares/s (median) |",
+            "|---|---|---|",
+            *(
+                f"| {r['direction']} | {r['in_flight']} | {_n(r['prepares_per_second'])} |"
+                for r in results["btp_links"]
+            ),
         ]
     return lines
 

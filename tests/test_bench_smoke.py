@@ -45,6 +45,8 @@ def test_bench_smoke_runs_every_scenario() -> None:
         "HTTP ceiling: do-nothing asyncio.Protocol",
         "10 years in",
         "Collector: ",
+        "| python client -> python server | 50 |",
+        "| python server -> python client | 1 |",
         "## Machine and versions",
     ):
         assert row in out, f"{row!r} missing from the smoke table:\n{out[-4000:]}"
