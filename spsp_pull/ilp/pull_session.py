@@ -378,12 +378,12 @@ class PullSession:
                 # One of them was recovered (its lease ran out): settle the others one by one, and stop.
                 self._exhausted = True
                 for share in used_up:
-                    await self._settle(share, notify=False)
+                    await self._settle(share)
                 return
             except SenderBusy:
                 if self._has_lease:
                     for share in used_up:
-                        await self._settle(share, notify=False)
+                        await self._settle(share)
                     raise RuntimeError("lost the sender lease") from None
                 if now >= deadline or not self._conn.is_open:
                     self._exhausted = True
@@ -414,7 +414,8 @@ class PullSession:
 
     async def _close_grants(self, *, final: bool) -> None:
         """Settle every open grant in one transaction; at the end of the pull (`final`) it announces the
-        pull and releases the sender lease too. Only with nothing in flight (`_stop_sending() == 0`)."""
+        pull and releases the sender lease too (in a transaction of their own when nothing is left to settle
+        with them). Only with nothing in flight (`_stop_sending() == 0`)."""
         if self._stop_sending():
             raise AssertionError("grants closed with Prepares in flight")  # pragma: no mutate
         if self._budget.uncovered:  # pragma: no mutate block
@@ -423,37 +424,39 @@ class PullSession:
             )
         shares = self._budget.close_all()
         self._grant_times.clear()
-        notify = self._announcement(shares) if final and self.delivered > 0 else None
+        announce = final and self.delivered > 0
         release = (self._pointer.id, self._holder) if final and self._has_lease else None
-        if not shares and release is None:
-            return
-        try:
-            await reservations.settle_all(
-                self._db,
-                [(share.reservation_id, share.sent) for share in shares],
-                now=self._clock.now(),
-                notify=notify,
-                release_sender=release,
+        if shares:
+            try:
+                await reservations.settle_all(
+                    self._db,
+                    [(share.reservation_id, share.sent) for share in shares],
+                    now=self._clock.now(),
+                    notify=self._announcement(shares) if announce else None,
+                    release_sender=release,
+                )
+                self._count(shares)
+            except ReservationClosed:
+                # One was recovered (its lease ran out): settle the others one by one, then announce.
+                for share in shares:
+                    await self._settle(share)
+            else:
+                announce, release = False, None  # both went with the settlement
+        if announce:
+            # Also when the pull's last grant was settled on the way (it re-chunked, then found nothing more).
+            notify = self._announcement([])
+            now = self._clock.now()
+            await reservations.announce_pull(
+                self._db, self._pointer.id, notify, now=now, release_sender=release
             )
-            self._count(shares)
-        except ReservationClosed:
-            # One was recovered (its lease ran out): settle the others one by one.
-            for i, share in enumerate(shares):
-                await self._settle(share, notify=notify is not None and i == len(shares) - 1)
-            if release is not None:
-                await sender_lease.release(self._db, *release)
-        if notify is not None and self._pointer.webhook:
+        elif release is not None:
+            await sender_lease.release(self._db, *release)
+        if final and self.delivered > 0 and self._pointer.webhook:
             await allowance_low.warn_if_low(self._db, self._pointer.id, now=self._clock.now())
 
-    async def _settle(self, share: GrantShare, *, notify: bool) -> None:
+    async def _settle(self, share: GrantShare) -> None:
         try:
-            await reservations.settle(
-                self._db,
-                share.reservation_id,
-                share.sent,
-                now=self._clock.now(),
-                notify=self._announcement([share]) if notify else None,
-            )
+            await reservations.settle(self._db, share.reservation_id, share.sent, now=self._clock.now())
             self._count([share])
         except ReservationClosed:
             # The lease ran out and recovery debited the whole reservation: covered, but stop sending.

@@ -133,6 +133,42 @@ async def settle_all(
 _POINTERS = cast(Table, models.Pointer.__table__)
 
 
+async def announce_pull(
+    db: Database,
+    pointer_id: int,
+    notify: WebhookBody,
+    *,
+    now: datetime,
+    release_sender: tuple[int, str] | None = None,
+) -> None:
+    """Announce a pull that has no grant left to settle with it (they were settled on the way: re-chunked,
+    or one by one after one of them was recovered), with the release of its sender lease if given: one
+    transaction."""
+    async with db.raw_write() as tx:
+        record = await tx.select_one(_POINTERS, "id", pointer_id, pointer_reader)
+        if record is None:
+            raise PointerNotFound(str(pointer_id))
+        await _announce_raw(tx, pointer_id, record, notify, now)
+        if release_sender is not None:
+            await sender_lease.release_in(tx, *release_sender)
+
+
+async def _announce_raw(
+    tx: RawWrite, pointer_id: int, record: PointerRecord, notify: WebhookBody, now: datetime
+) -> None:
+    """The pull.completed message to the pointer's webhook (none without one), its body as of `record`."""
+    if record.webhook:
+        await enqueue_raw(
+            tx,
+            url=record.webhook,
+            event="pull.completed",
+            body=notify(record, now),
+            now=now,
+            account_id=record.account_id,
+            pointer_id=pointer_id,
+        )
+
+
 async def _reserve_raw(
     tx: RawWrite, pointer_id: int, want: int, *, kind: str, now: datetime, lease: timedelta
 ) -> Grant | None:
@@ -234,16 +270,8 @@ async def _close_raw(
                 cycle=cycle,
                 now=tx.time(now),
             )
-        if notify is not None and i == len(shares) - 1 and record.webhook:
-            await enqueue_raw(
-                tx,
-                url=record.webhook,
-                event="pull.completed",
-                body=notify(record, now),
-                now=now,
-                account_id=record.account_id,
-                pointer_id=pointer_id,
-            )
+        if notify is not None and i == len(shares) - 1:
+            await _announce_raw(tx, pointer_id, record, notify, now)
         settled.append(Settlement(reservation_id, pointer_id, sent, amount - sent))
     for pointer_id in pointer_ids:
         record = records[pointer_id]

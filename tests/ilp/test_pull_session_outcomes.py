@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from spsp_pull.domain.agreement import Terms
-from spsp_pull.domain.clock import SystemClock
+from spsp_pull.domain.clock import Clock, ManualClock, SystemClock
 from spsp_pull.domain.duration import parse_interval
 from spsp_pull.domain.pull_refusal import SENDER_BUSY
 from spsp_pull.ilp.pull_session import PULL_LIMIT_REACHED, PullSettings
@@ -41,6 +41,7 @@ from stream.frames import (
     StreamMaxMoney,
     StreamMoney,
 )
+from stream.ilp import ErrorCode
 from tests.ilp.hostile.payee import PAYEE_STREAM, HostilePayee, IncomingPrepare
 from tests.ilp.test_in_flight_settlement import PACKET_TIMEOUT, CountedNode, Served, assert_ledger_sound
 
@@ -55,13 +56,15 @@ def webhook_body(record: PointerRecord, now: datetime) -> dict[str, object]:
 
 
 @asynccontextmanager
-async def serving(db: Database, settings: PullSettings = QUICK) -> AsyncIterator[Served]:
+async def serving(
+    db: Database, settings: PullSettings = QUICK, clock: Clock | None = None
+) -> AsyncIterator[Served]:
     node = CountedNode()
     addresses = ReceiverAddresses(secrets.token_bytes(32))
     server = StreamServer(
         node=node,
         db=db,
-        clock=SystemClock(),
+        clock=clock or SystemClock(),
         addresses=addresses,
         rates=StaticRates({"XRP/XRP": Decimal(1)}),
         notify=webhook_body,
@@ -550,4 +553,125 @@ async def test_a_pull_waiting_for_the_sender_lease_gives_up_when_its_payee_leave
         assert s.paid == after.usage.pulled_total == 300_000
         assert [settled for _, settled, _ in await stream_grants(db, record)] == [100_000, 200_000]
         assert await pulls_ended(db, 2) == ({("partial", ""): 1, ("refused", "sender-busy"): 1}, 3)
+    await assert_ledger_sound(db)
+
+
+async def test_a_grant_recovered_before_the_pull_ends_leaves_the_other_debited_with_what_it_delivered(
+    db: Database,
+) -> None:
+    """The payee leaves with the last Prepare in flight and then rejects it: the open grant delivered less
+    than it holds, and when the pull settles it on its own (the other grant was recovered), it is debited
+    what it delivered, not all it held."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=250_000)
+            held = await payee.money_worth(250_000)
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 250_000, 250_000))  # wants no more
+            for incoming in held[:-1]:
+                await payee.fulfill(incoming)
+            await s.node.counter.paid_at_least(200_000)
+            recovered = await recover_all_but_the_last(db, record)
+            await payee.close_connection()
+            await payee.reject(held[-1], ErrorCode.T04_INSUFFICIENT_LIQUIDITY)
+            await s.settled(record)
+        grants = await stream_grants(db, record)
+        assert grants == [(100_000, 100_000, "recovered"), (150_000, 100_000, "settled")]
+        assert s.paid == 200_000 == await assert_recovered_and_settled(db, record, recovered)
+    await assert_ledger_sound(db)
+
+
+RECHUNKED = PullSettings(
+    chunk_packets=1,
+    max_chunk_packets=2,
+    lease_wait=timedelta(seconds=5),
+    reservation_lease=timedelta(hours=1),
+)
+
+
+async def test_a_pull_that_finds_a_grant_recovered_when_it_rechunks_sends_no_more(db: Database) -> None:
+    """The pull's grants grow old (half their lease) while the payee has all it asked for; one is recovered.
+    When the payee asks for more, the pull settles its grants to reserve afresh, finds the recovered one, and
+    stops: the payee gets nothing more, and the pull is announced with what it settled."""
+    clock = ManualClock(datetime.now(UTC))
+    async with serving(db, RECHUNKED, clock) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await held_on_two_grants(s, payee)
+            recovered = await recover_all_but_the_last(db, record)
+            clock.advance(RECHUNKED.reservation_lease * 3 / 5)
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 1_000_000, 250_000))
+            assert await payee.receive_until_closed() == 0
+            await payee.close_connection()
+            await s.settled(record)
+        assert s.paid == payee.paid == 250_000
+        assert await stream_grants(db, record) == [
+            (100_000, 100_000, "recovered"),
+            (150_000, 150_000, "settled"),
+        ]
+        assert await assert_recovered_and_settled(db, record, recovered) == 250_000
+    await assert_ledger_sound(db)
+
+
+async def lease_ends(db: Database, record: PointerRecord) -> list[datetime]:
+    return [row.lease_until for row in await reservations_of(db, record)]
+
+
+async def kept_until(db: Database, record: PointerRecord, payee: HostilePayee, until: datetime) -> None:
+    """Once every grant of the pointer is kept until `until` or later (the payee wakes the pull meanwhile)."""
+    for _ in range(250):  # the ledger is the only witness: poll it (5 s)
+        await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 250_000, 0))
+        if all(end >= until for end in await lease_ends(db, record)):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"grants not kept until {until}: {await lease_ends(db, record)}")
+
+
+async def test_grants_held_in_flight_are_kept_once_per_half_lease(db: Database) -> None:
+    """The payee holds the pull's Prepares while half the grants' lease passes: the pull extends the leases
+    of its open grants (recovery would otherwise debit them in full while the payee may yet reject), and
+    again once another half lease has passed (one write per half lease, not one per wake-up)."""
+    lease = RECHUNKED.reservation_lease
+    clock = ManualClock(datetime.now(UTC))
+    async with serving(db, RECHUNKED, clock) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=250_000)
+            held = await payee.money_worth(250_000)
+            assert all(end < clock.now() + lease * 3 / 5 + lease for end in await lease_ends(db, record))
+            clock.advance(lease * 3 / 5)
+            first = clock.now() + lease
+            await kept_until(db, record, payee, first)
+            clock.advance(lease * 2 / 5)  # less than half a lease since they were kept
+            for _ in range(10):  # the pull polls every 20 ms while Prepares are in flight
+                await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 250_000, 0))
+                await asyncio.sleep(0.02)
+            assert await lease_ends(db, record) == [first, first]
+            clock.advance(lease / 10)  # half a lease since they were kept
+            await kept_until(db, record, payee, clock.now() + lease)
+            for incoming in held:
+                await payee.fulfill(incoming)
+            await payee.close_connection()
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 250_000
+    await assert_ledger_sound(db)
+
+
+async def test_a_pull_stopped_by_a_cancel_is_announced_with_all_it_took(db: Database) -> None:
+    """The cancel makes the pull settle its grants mid-way and reserve afresh, which finds nothing: the pull
+    then has no grant left to announce it with, and is announced on its own, with everything it settled."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 100 * PACKET)
+        async with await s.payee(record) as payee:
+            await payee.open_stream()
+            receiving = asyncio.get_running_loop().create_task(payee.receive_until_closed())
+            await s.node.counter.paid_at_least(3 * PACKET)
+            await pointers.cancel_pointer(db, record.account_id, record.token, datetime.now(UTC))
+            async with asyncio.timeout(10):
+                await receiving
+            after = await s.settled(record)
+        assert 3 * PACKET <= s.paid == payee.paid == after.usage.pulled_total < 100 * PACKET
+        [announced] = await announcements(db, record)
+        assert announced["pullAmount"] == str(after.usage.pulled_total)
+        assert await sender(db, record) is None
     await assert_ledger_sound(db)
