@@ -675,3 +675,26 @@ async def test_a_pull_stopped_by_a_cancel_is_announced_with_all_it_took(db: Data
         assert announced["pullAmount"] == str(after.usage.pulled_total)
         assert await sender(db, record) is None
     await assert_ledger_sound(db)
+
+
+async def test_stopping_the_server_waits_for_a_pull_that_cannot_settle_yet(db: Database) -> None:
+    """The pointer's row is held by another transaction when the server stops: the pull cannot settle until
+    it ends, and stopping returns only after the pull has settled (not once its connection is gone)."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=200_000)
+            for incoming in await payee.money_worth(200_000):
+                await payee.fulfill(incoming)
+            await s.node.counter.paid_at_least(200_000)
+            async with db.write() as session:
+                assert await pointers.lock_pointer(session, models.Pointer.id == record.id) is not None
+                stopping = asyncio.get_running_loop().create_task(s.server.stop())
+                done, _ = await asyncio.wait([stopping], timeout=1)
+                assert not done, "stop() returned before the pull settled"
+                assert await reservations.open_reservations(db, record.id) != []
+            await stopping
+            assert await reservations.open_reservations(db, record.id) == []
+            after = await pointers.find_by_id(db, record.id)
+            assert after is not None and after.usage.pulled_total == 200_000 == s.paid
+    await assert_ledger_sound(db)
