@@ -26,7 +26,7 @@ class InlineSqlite:
     so a 1 ms transaction took 10-20 ms under load. SQLite statements on a local file take microseconds; the
     one thing that may take long, waiting for another process's write lock, is done here with `asyncio.sleep`
     between attempts (busy_timeout is 0), so the loop never blocks on it. Within this process, writers queue
-    on `Database`'s lock and never meet the busy state at all.
+    on a `SqliteWriteLock` and never meet the busy state at all.
     """
 
     _RETRY_DELAYS = tuple(timedelta(milliseconds=ms) for ms in (1, 2, 5, 10, 20))

@@ -28,11 +28,11 @@ def inline_path(database: str | None, driver: SqliteDriver) -> str | None:
     return database
 
 
-def engine_options(inline: str | None) -> dict[str, Any]:
-    """`create_async_engine` arguments for SQLite, on the inline driver for the file `inline` (see
-    `inline_path`) or on aiosqlite."""
-    if inline is not None:
-        return {"async_creator": partial(InlineSqlite.connect, inline)}
+def engine_options(inline_file: str | None) -> dict[str, Any]:
+    """`create_async_engine` arguments for SQLite: on the inline driver for `inline_file` (see `inline_path`),
+    else on aiosqlite."""
+    if inline_file is not None:
+        return {"async_creator": partial(InlineSqlite.connect, inline_file)}
     return {"connect_args": {"timeout": LOCK_WAIT.total_seconds()}}
 
 
