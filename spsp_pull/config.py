@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 
 from spsp_pull.bridge.settings import BridgeSettings, bridge_settings_from_env
@@ -92,104 +93,135 @@ class Config:
         return f"sqlite+aiosqlite:///{(self.data_dir / 'spsp-pull.sqlite3').resolve()}"
 
 
-def from_environment(env: Mapping[str, str] | None = None, **overrides: object) -> Config:
-    """Read `SPSP_*` variables; keyword overrides (from command-line flags) win when not None."""
-    env = os.environ if env is None else env
-    values: dict[str, object] = {}
+def _seconds(value: int) -> timedelta:
+    return timedelta(seconds=value)
 
-    def text(name: str) -> str | None:
-        value = env.get(name, "").strip()
+
+def _same(value: int) -> int:
+    return value
+
+
+# (variable, Config field, lowest, highest, conversion) of the settings that are one integer.
+_INTEGERS: tuple[tuple[str, str, int, int, Callable[[int], object]], ...] = (
+    ("SPSP_PORT", "port", 0, 65535, _same),
+    ("SPSP_RESERVATION_LEASE", "reservation_lease", 5, 3600, _seconds),
+    ("SPSP_SENDER_WAIT", "sender_wait", 1, 3600, _seconds),
+    ("SPSP_IDEMPOTENCY_CLAIM_TTL", "idempotency_claim_ttl", 1, 86_400, _seconds),
+    ("SPSP_IDEMPOTENCY_RETENTION", "idempotency_retention", 60, 31_536_000, _seconds),
+    ("SPSP_BTP_MAX_ACCOUNTS", "btp_max_accounts", 1, 10_000_000, _same),
+    ("SPSP_DATABASE_POOL_SIZE", "database_pool_size", 1, 500, _same),
+    ("SPSP_MAX_PACKET_AMOUNT", "max_packet_amount", 1, 2**64 - 1, _same),
+    ("SPSP_MAX_IN_FLIGHT", "max_in_flight", 1, 1000, _same),
+    ("SPSP_ASSET_SCALE", "asset_scale", 0, 255, _same),
+)
+# (variable, Config field, shortest, longest) of the settings that are a duration with a unit.
+_DURATIONS: tuple[tuple[str, str, timedelta, timedelta], ...] = (
+    ("SPSP_HTTP_HEADER_TIMEOUT", "http_header_timeout", timedelta(milliseconds=1), timedelta(hours=1)),
+    ("SPSP_HTTP_KEEPALIVE_TIMEOUT", "http_keepalive_timeout", timedelta(milliseconds=1), timedelta(hours=1)),
+    ("SPSP_PACKET_TIMEOUT", "packet_timeout", timedelta(seconds=1), timedelta(minutes=2)),
+)
+# (variable, Config field) of the settings taken as they are written.
+_TEXTS: tuple[tuple[str, str], ...] = (
+    ("SPSP_BIND", "bind"),
+    ("SPSP_HOST", "host"),
+    ("SPSP_AUTH_TOKEN", "auth_token"),
+    ("SPSP_JWT_SECRET", "jwt_secret"),
+    ("SPSP_DATABASE_URL", "database_url"),
+    ("SPSP_SQLITE_DRIVER", "sqlite_driver"),
+    ("SPSP_BTP_BIND", "btp_bind"),
+    ("SPSP_ILP_ADDRESS", "ilp_address"),
+    ("SPSP_ILP_UPLINK", "ilp_uplink"),
+    ("SPSP_ASSET_CODE", "asset_code"),
+    ("SPSP_LOG_LEVEL", "log_level"),
+    ("SPSP_LOG_FORMAT", "log_format"),
+)
+_PATHS: tuple[tuple[str, str], ...] = (
+    ("SPSP_DATA_DIR", "data_dir"),
+    ("SPSP_TLS_CERT", "tls_cert"),
+    ("SPSP_TLS_KEY", "tls_key"),
+)
+
+
+class Unset(Enum):
+    """A variable that is not set (where None means "off")."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+
+
+class _Environment:
+    """The `SPSP_*` variables one at a time: blank is unset; a bad value is a `ConfigError` naming it."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
         return value or None
 
-    def number(name: str, low: int, high: int) -> int | None:
-        value = text(name)
+    def number(self, name: str, low: int, high: int) -> int | None:
+        value = self.text(name)
         if value is None:
             return None
         if not value.isdigit() or not low <= int(value) <= high:
             raise ConfigError(f"{name} must be an integer from {low} to {high}, not {value!r}")
         return int(value)
 
-    if (port := number("SPSP_PORT", 0, 65535)) is not None:
-        values["port"] = port
-    if (btp := text("SPSP_BTP_PORT")) is not None:
-        values["btp_port"] = (
-            None if btp.lower() in ("off", "none", "0") else number("SPSP_BTP_PORT", 1, 65535)
-        )
-    if (lease := number("SPSP_RESERVATION_LEASE", 5, 3600)) is not None:
-        values["reservation_lease"] = timedelta(seconds=lease)
-    if (sender_wait := number("SPSP_SENDER_WAIT", 1, 3600)) is not None:
-        values["sender_wait"] = timedelta(seconds=sender_wait)
-    if (claim_ttl := number("SPSP_IDEMPOTENCY_CLAIM_TTL", 1, 86_400)) is not None:
-        values["idempotency_claim_ttl"] = timedelta(seconds=claim_ttl)
-    if (retention := number("SPSP_IDEMPOTENCY_RETENTION", 60, 31_536_000)) is not None:
-        values["idempotency_retention"] = timedelta(seconds=retention)
-    if (btp_accounts := number("SPSP_BTP_MAX_ACCOUNTS", 1, 10_000_000)) is not None:
-        values["btp_max_accounts"] = btp_accounts
-    if (pool_size := number("SPSP_DATABASE_POOL_SIZE", 1, 500)) is not None:
-        values["database_pool_size"] = pool_size
-    if (audit := text("SPSP_AUDIT_INTERVAL")) is not None:
-        values["audit_interval"] = (
-            None
-            if audit.lower() == "off"
-            else timedelta(seconds=number("SPSP_AUDIT_INTERVAL", 1, 604_800) or 0)
-        )
-    for name, key in (
-        ("SPSP_HTTP_HEADER_TIMEOUT", "http_header_timeout"),
-        ("SPSP_HTTP_KEEPALIVE_TIMEOUT", "http_keepalive_timeout"),
-    ):
-        if (value := text(name)) is not None:
-            values[key] = duration(name, value, low=timedelta(milliseconds=1), high=timedelta(hours=1))
-    if (packet_timeout := text("SPSP_PACKET_TIMEOUT")) is not None:
-        values["packet_timeout"] = duration(
-            "SPSP_PACKET_TIMEOUT", packet_timeout, low=timedelta(seconds=1), high=timedelta(minutes=2)
-        )
-    if (packet := number("SPSP_MAX_PACKET_AMOUNT", 1, 2**64 - 1)) is not None:
-        values["max_packet_amount"] = packet
-    if (in_flight := number("SPSP_MAX_IN_FLIGHT", 1, 1000)) is not None:
-        values["max_in_flight"] = in_flight
-    values["connection_limits"] = _connection_limits(number)
-    if (scale := number("SPSP_ASSET_SCALE", 0, 255)) is not None:
-        values["asset_scale"] = scale
-    for name, key in (
-        ("SPSP_BIND", "bind"),
-        ("SPSP_HOST", "host"),
-        ("SPSP_AUTH_TOKEN", "auth_token"),
-        ("SPSP_JWT_SECRET", "jwt_secret"),
-        ("SPSP_DATABASE_URL", "database_url"),
-        ("SPSP_SQLITE_DRIVER", "sqlite_driver"),
-        ("SPSP_BTP_BIND", "btp_bind"),
-        ("SPSP_ILP_ADDRESS", "ilp_address"),
-        ("SPSP_ILP_UPLINK", "ilp_uplink"),
-        ("SPSP_ASSET_CODE", "asset_code"),
-        ("SPSP_LOG_LEVEL", "log_level"),
-        ("SPSP_LOG_FORMAT", "log_format"),
-    ):
-        if (value := text(name)) is not None:
+    def number_or_off(self, name: str, low: int, high: int, *, off: tuple[str, ...]) -> int | Unset | None:
+        """An integer, or None for one of the words `off`; `UNSET` when the variable is not set."""
+        value = self.text(name)
+        if value is None:
+            return UNSET
+        return None if value.lower() in off else self.number(name, low, high)
+
+
+def from_environment(env: Mapping[str, str] | None = None, **overrides: object) -> Config:
+    """Read `SPSP_*` variables; keyword overrides (from command-line flags) win when not None."""
+    source = _Environment(os.environ if env is None else env)
+    values: dict[str, object] = {}
+    for name, key, low, high, convert in _INTEGERS:
+        if (number := source.number(name, low, high)) is not None:
+            values[key] = convert(number)
+    for name, key, shortest, longest in _DURATIONS:
+        if (value := source.text(name)) is not None:
+            values[key] = duration(name, value, low=shortest, high=longest)
+    for name, key in _TEXTS:
+        if (value := source.text(name)) is not None:
             values[key] = value
-    for name, key in (
-        ("SPSP_DATA_DIR", "data_dir"),
-        ("SPSP_TLS_CERT", "tls_cert"),
-        ("SPSP_TLS_KEY", "tls_key"),
-    ):
-        if (value := text(name)) is not None:
+    for name, key in _PATHS:
+        if (value := source.text(name)) is not None:
             values[key] = Path(value)
-    if text("SPSP_WEBHOOK_SECRET") is not None:
-        raise ConfigError(
-            "SPSP_WEBHOOK_SECRET is gone: each account signs its webhooks with its own secret "
-            "(GET /me/webhook-secret, `spsp-pull webhook-secret`); unset it"
-        )
-    if (allow_nets := text("SPSP_WEBHOOK_ALLOW_NETS")) is not None:
-        try:
-            values["webhook_allow_nets"] = parse_networks(allow_nets.split(","))
-        except ValueError as exc:
-            raise ConfigError(f"SPSP_WEBHOOK_ALLOW_NETS: {exc}") from None
-    if (rates := text("SPSP_RATES")) is not None:
-        values["rates"] = parse_rates(rates)
-    values["bridge"] = bridge_settings_from_env(env)
+    if (btp := source.number_or_off("SPSP_BTP_PORT", 1, 65535, off=("off", "none", "0"))) is not UNSET:
+        values["btp_port"] = btp
+    if (audit := source.number_or_off("SPSP_AUDIT_INTERVAL", 1, 604_800, off=("off",))) is not UNSET:
+        values["audit_interval"] = None if audit is None else timedelta(seconds=audit)
+    values["connection_limits"] = _connection_limits(source.number)
+    values.update(_policies(source))
+    values["bridge"] = bridge_settings_from_env(source.env)
     values.update({k: v for k, v in overrides.items() if v is not None})
     config = Config(**values)  # type: ignore[arg-type]
     _check(config)
     return config
+
+
+def _policies(source: _Environment) -> dict[str, object]:
+    """The webhook networks and the exchange rates (and the refusal of a variable that is gone)."""
+    values: dict[str, object] = {}
+    if source.text("SPSP_WEBHOOK_SECRET") is not None:
+        raise ConfigError(
+            "SPSP_WEBHOOK_SECRET is gone: each account signs its webhooks with its own secret "
+            "(GET /me/webhook-secret, `spsp-pull webhook-secret`); unset it"
+        )
+    if (allow_nets := source.text("SPSP_WEBHOOK_ALLOW_NETS")) is not None:
+        try:
+            values["webhook_allow_nets"] = parse_networks(allow_nets.split(","))
+        except ValueError as exc:
+            raise ConfigError(f"SPSP_WEBHOOK_ALLOW_NETS: {exc}") from None
+    if (rates := source.text("SPSP_RATES")) is not None:
+        values["rates"] = parse_rates(rates)
+    return values
 
 
 def _connection_limits(number: Callable[[str, int, int], int | None]) -> ConnectionLimits:
