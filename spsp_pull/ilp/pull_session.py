@@ -442,8 +442,9 @@ class PullSession:
                     await self._settle(share)
             else:
                 announce, release = False, None  # both went with the settlement
-        if announce:
-            # Also when the pull's last grant was settled on the way (it re-chunked, then found nothing more).
+        if announce and self._pull_id is not None:
+            # Also when the pull's last grant was settled on the way (it re-chunked, then found nothing more);
+            # not when recovery debited every grant it had: it settled nothing to announce.
             notify = self._announcement([])
             now = self._clock.now()
             await reservations.announce_pull(

@@ -698,3 +698,25 @@ async def test_stopping_the_server_waits_for_a_pull_that_cannot_settle_yet(db: D
             after = await pointers.find_by_id(db, record.id)
             assert after is not None and after.usage.pulled_total == 200_000 == s.paid
     await assert_ledger_sound(db)
+
+
+async def test_a_pull_whose_every_grant_was_recovered_announces_nothing_and_frees_the_pointer(
+    db: Database,
+) -> None:
+    """Recovery debited every grant in full while the payee held on: the pull settled nothing of its own, so
+    it announces no pull (the ledger's recovered entries stand for it), and it releases the sender lease."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await held_on_two_grants(s, payee)
+            later = datetime.now(UTC) + timedelta(hours=1)
+            assert len(await reservations.recover_expired(db, now=later)) == 2
+            await payee.close_connection()
+            await s.settled(record)
+            await pulls_ended(db, 1)
+        assert [state for _, _, state in await stream_grants(db, record)] == ["recovered", "recovered"]
+        assert await announcements(db, record) == []
+        assert await sender(db, record) is None
+        after = await pointers.find_by_id(db, record.id)
+        assert after is not None and after.usage.pulled_total == 250_000 == s.paid
+    await assert_ledger_sound(db)
