@@ -50,10 +50,8 @@ from stream.oer import U64_MAX
 log = logging.getLogger(__name__)
 LEASE_POLL = timedelta(milliseconds=50)  # waiting for another stream's sender lease
 DRAIN_POLL = timedelta(milliseconds=20)  # waiting for in-flight packets before re-chunking
-IDLE_CHECK = timedelta(seconds=1)  # re-check the stream even when nothing was reported
 # A cancel or change of the agreement (in any process) reaches a pull already under way when it next reads
-# its pointer: at least this often while it holds grants, and after this many fulfilled packets.
-TERMS_CHECK = timedelta(milliseconds=100)
+# its pointer: every `PullSettings.terms_check` while it holds grants, and after this many fulfilled packets.
 TERMS_CHECK_PACKETS = 64
 PULL_LIMIT_REACHED = "Pull limit reached: nothing more is available on this pointer now."
 
@@ -65,6 +63,11 @@ class PullSettings:
     chunk_packets: int = 64  # the first reservation covers this many packets of the current size
     max_chunk_packets: int = 512  # each further one twice the last, up to this: what a crash can strand
     lease_wait: timedelta = timedelta(seconds=55)
+    # How often the pull re-reads its pointer while its grants cover something unsent (and after
+    # TERMS_CHECK_PACKETS), and re-checks its stream when nothing was reported (a safety net: the pull moves
+    # on events).
+    terms_check: timedelta = timedelta(milliseconds=100)
+    idle_check: timedelta = timedelta(seconds=1)
 
 
 class PullSession:
@@ -237,7 +240,9 @@ class PullSession:
                 self._conn.close_stream(sid, message=await self._end_message())
                 self._kick()
                 break
-            await self._wait_change(TERMS_CHECK if self._holds_unsent(view) else IDLE_CHECK)
+            await self._wait_change(
+                self._settings.terms_check if self._holds_unsent(view) else self._settings.idle_check
+            )
 
     def _holds_unsent(self, view: StreamView) -> bool:
         """Whether open grants cover something not yet sent: what a cancel or a change could still stop."""
@@ -245,13 +250,13 @@ class PullSession:
 
     def _terms_check_due(self, view: StreamView) -> bool:
         """Whether to re-read the pointer now: only while grants cover something not yet sent (a reservation
-        reads the terms itself; what was sent or is in flight cannot be called back), every `TERMS_CHECK`
+        reads the terms itself; what was sent or is in flight cannot be called back), every `terms_check`
         and every `TERMS_CHECK_PACKETS` fulfilled packets."""
         if not self._holds_unsent(view):
             return False
         return (
             self.packets - self._packets_at_check >= TERMS_CHECK_PACKETS
-            or self._clock.now() - self._checked_at >= TERMS_CHECK
+            or self._clock.now() - self._checked_at >= self._settings.terms_check
         )
 
     async def _check_terms(self) -> None:
@@ -309,7 +314,7 @@ class PullSession:
                 return
             await self._keep_grants()
             await self._wait_change(poll)
-            poll = min(2 * poll, IDLE_CHECK)
+            poll = min(2 * poll, self._settings.idle_check)
 
     async def _keep_grants(self) -> None:
         """While Prepares are in flight, keep the grants' leases from running out: recovery would debit them

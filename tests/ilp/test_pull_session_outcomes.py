@@ -720,3 +720,27 @@ async def test_a_pull_whose_every_grant_was_recovered_announces_nothing_and_free
         after = await pointers.find_by_id(db, record.id)
         assert after is not None and after.usage.pulled_total == 250_000 == s.paid
     await assert_ledger_sound(db)
+
+
+# Timers the pull would otherwise fall back on, far beyond the tests' own time-outs: a pull that needs one
+# to make progress hangs.
+EVENTS_ONLY = PullSettings(
+    chunk_packets=1,
+    max_chunk_packets=8,
+    lease_wait=timedelta(seconds=5),
+    terms_check=timedelta(minutes=10),
+    idle_check=timedelta(minutes=10),
+)
+
+
+async def test_a_pull_moves_on_events_alone_to_the_agreements_limit(db: Database) -> None:
+    """The agreement allows less than the payee wants: the pull takes it all, chunk after chunk, and ends the
+    stream saying so, without waiting for a timer."""
+    async with serving(db, EVENTS_ONLY) as s:
+        record = await pointer_with_webhook(db, 50 * PACKET)
+        async with await s.payee(record) as payee:
+            await payee.open_stream()
+            assert await payee.receive_until_closed(within=timedelta(seconds=5)) == 50 * PACKET
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 50 * PACKET
+    await assert_ledger_sound(db)
