@@ -110,6 +110,13 @@ class Metrics:
             ("pool",),
             registry=registry,
         )
+        self._stream_connections = Gauge(
+            "spsp_pull_stream_connections",
+            "STREAM connections this process holds: open or closing (all), and holding a place of its "
+            "connection budget (pull, push)",
+            ("held",),
+            registry=registry,
+        )
         self._audit_gauges: tuple[Gauge, Gauge, Gauge, Gauge] | None = None  # from the first audit on
         for outcome, reason in PULL_OUTCOMES:
             self._pulls.labels(outcome, reason)
@@ -187,6 +194,10 @@ class Metrics:
 
     def payout_entered(self, state: str) -> None:
         self._payouts.labels(state).inc()
+
+    def watch_stream_connections(self, held: str, count: Callable[[], int]) -> None:
+        """Report `count()` for the STREAM connections `held` ("all", or a budget's kind) when read."""
+        self._stream_connections.labels(held).set_function(count)
 
     def watch_pool(self, pool: str, checked_out: Callable[[], int]) -> None:
         """Report `checked_out()` (connections in use) for `pool` whenever the metrics are read."""

@@ -17,6 +17,7 @@ EndpointBusy once its Prepares in flight are answered.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from collections.abc import Callable, Coroutine
@@ -101,6 +102,9 @@ class StreamServer:
         self._table_changed = asyncio.Condition()
         self._pulls: set[PullSession] = set()
         self._background: set[asyncio.Task[None]] = set()
+        metrics.watch_stream_connections("all", self.open_connections)
+        for kind in Kind:
+            metrics.watch_stream_connections(kind.value, functools.partial(self.budgeted, kind))
 
     async def handle(self, prepare: ilp.Prepare) -> ilp.Fulfill | ilp.Reject:
         address = self._node.address
@@ -133,7 +137,6 @@ class StreamServer:
         if pending:
             await asyncio.wait(pending, timeout=STOP_SETTLE_WAIT)
 
-    @property
     def open_connections(self) -> int:
         """Connections in the table, open or closing."""
         return len(self._runners)

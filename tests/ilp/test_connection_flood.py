@@ -141,6 +141,15 @@ class Setup:
     def counter(self, name: str, kind: Kind) -> int:
         return self.server.context.metrics.value(name, kind=kind.value)
 
+    def held(self) -> tuple[int, int, int]:
+        """What the `spsp_pull_stream_connections` gauge shows: (all, pull, push)."""
+        metrics = self.server.context.metrics
+
+        def gauge(held: str) -> int:
+            return metrics.value("spsp_pull_stream_connections", held=held)
+
+        return gauge("all"), gauge("pull"), gauge("push")
+
     @property
     def stream_server(self) -> StreamServer:
         assert self.server.stream_server is not None
@@ -283,12 +292,14 @@ async def test_idle_connections_are_closed_after_the_idle_timeout_and_free_their
             assert await flooder.open(s.http, f"{s.url}/.well-known/pay") == "F99"
             assert await flooder.open(s.http, pointer) == "F99"
         assert await flooder.open(s.http, f"{s.url}/.well-known/pay") == "T03"
-        assert s.stream_server.open_connections == 10
+        assert s.stream_server.open_connections() == 10
+        assert s.held() == (10, 5, 5)
 
         async with asyncio.timeout(WAIT):
             await s.stream_server.wait_until_open_at_most(0)
         assert datetime.now(UTC) - opened_at >= idle
         assert (s.stream_server.budgeted(Kind.PUSH), s.stream_server.budgeted(Kind.PULL)) == (0, 0)
+        assert s.held() == (0, 0, 0)
         assert await flooder.open(s.http, f"{s.url}/.well-known/pay") == "F99"
 
 
@@ -310,7 +321,8 @@ async def test_evicted_connections_still_closing_count_against_twice_the_budget(
         other = await s.account("other")
         s.clock.ahead = limits.evict_idle_after
         assert [await other.open(s.http, pay) for _ in range(2)] == ["F99", "F99"]  # both silent ones evicted
-        assert (s.stream_server.budgeted(Kind.PUSH), s.stream_server.open_connections) == (2, 4)
+        assert (s.stream_server.budgeted(Kind.PUSH), s.stream_server.open_connections()) == (2, 4)
+        assert s.held() == (4, 0, 2)  # the two evicted ones, still closing, hold no place
         s.clock.ahead = 2 * limits.evict_idle_after
         third = await s.account("third")
         assert await third.open(s.http, pay) == "T03"
