@@ -21,6 +21,7 @@ from spsp_pull.bridge.amounts import DebitUnits
 from spsp_pull.bridge.network import Network
 from spsp_pull.bridge.states import Trigger
 from spsp_pull.domain.clock import ManualClock
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.metrics import Metrics
 from spsp_pull.payee import pull
 from spsp_pull.store import reservations
@@ -224,12 +225,12 @@ async def test_only_committed_transactions_are_counted(db: Database, clock: Manu
     pointer = await harness.pointer(db, clock.now(), amount=1000)
     now = clock.now()
     grant = await reservations.reserve(
-        db, pointer.id, 400, kind="stream", now=now, lease=timedelta(seconds=5)
+        db, pointer.id, 400, kind=ReservationKind.STREAM, now=now, lease=timedelta(seconds=5)
     )
     assert grant is not None
     assert (
         await reservations.reserve(
-            db, pointer.id, 700, kind="stream", now=now, lease=timedelta(seconds=5), minimum=700
+            db, pointer.id, 700, kind=ReservationKind.STREAM, now=now, lease=timedelta(seconds=5), minimum=700
         )
         is None
     )

@@ -29,6 +29,7 @@ from spsp_pull.delivery_slots import SlotLimits
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.domain.details_input import DetailChanges
 from spsp_pull.domain.outbound_targets import PUBLIC_ONLY, TargetPolicy, parse_networks
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.outbound import NoAllowedAddress, PolicyResolver
 from spsp_pull.store import accounts, outbox, pointers, reservations
 from spsp_pull.store.accounts import AccountRecord, ensure_admin
@@ -88,7 +89,9 @@ async def pull_with_webhook(
     record = await pointers.create_pointer(
         db, pointers.NewPointer(account_id=owner.id, terms=terms(now, amount=1000), webhook=url), now
     )
-    grant = await reservations.reserve(db, record.id, amount, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(
+        db, record.id, amount, kind=ReservationKind.STREAM, now=now, lease=LEASE
+    )
     assert grant is not None
     config = Config(host="pull.example")
     await reservations.settle(
@@ -232,7 +235,7 @@ async def test_dead_webhook_gives_up_and_never_blocks_pulls(db: Database, clock:
     assert state == "dead" and len(log) == 3 and all(d.error for d in log)
     # Pulls go on regardless of the webhook.
     now = clock.now()
-    grant = await reservations.reserve(db, pointer_id, 100, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, pointer_id, 100, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None
     await reservations.settle(db, grant.reservation_id, 100, now=now, notify=lambda r, t: {"n": 1})
     assert [s for _, _, s in await outbox.messages_for_pointer(db, pointer_id)] == ["dead", "pending"]
@@ -259,7 +262,7 @@ async def test_a_changed_webhook_gets_the_pulls_after_the_change(
     await pointers.revise_pointer(
         db, record.account_id, record.token, None, now, details=DetailChanges(webhook=receiver.url)
     )
-    grant = await reservations.reserve(db, pointer_id, 50, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, pointer_id, 50, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None
     config = Config(host="pull.example")
     await reservations.settle(

@@ -32,7 +32,7 @@ from spsp_pull.domain import events
 from spsp_pull.domain.agreement import Version, paused
 from spsp_pull.domain.errors import InputError
 from spsp_pull.domain.pull_refusal import paused_refusal
-from spsp_pull.domain.states import PayoutBatchState, PayoutStatus, ReservationState
+from spsp_pull.domain.states import PayoutBatchState, PayoutStatus, ReservationKind, ReservationState
 from spsp_pull.store import allowance_low, models, pointers, reservations
 from spsp_pull.store import payouts as store
 from spsp_pull.store.database import Database, after_commit
@@ -127,7 +127,7 @@ class PayoutLedger:
             self._db,
             current.pointer_id,
             current.debit,
-            kind="payout",
+            kind=ReservationKind.PAYOUT,
             now=now,
             lease=PAYOUT_LEASE,
             minimum=current.debit,

@@ -28,6 +28,7 @@ from fractions import Fraction
 
 from spsp_pull.domain.clock import Clock
 from spsp_pull.domain.pull_refusal import SENDER_BUSY, refusal
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.ilp.pull_budget import GrantShare, PullBudget
 from spsp_pull.rates import Conversion
 from spsp_pull.store import allowance_low, pointers, reservations, sender_lease
@@ -373,7 +374,7 @@ class PullSession:
                     [(share.reservation_id, share.sent) for share in used_up],
                     self._pointer.id,
                     want,
-                    kind="stream",
+                    kind=ReservationKind.STREAM,
                     now=now,
                     lease=self._settings.reservation_lease,
                     sender=(self._holder, self._settings.sender_lease),

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from spsp_pull.domain.agreement import Usage, balance, current_cycle
+from spsp_pull.domain.states import PullKind, ReservationKind, ReservationState
 from spsp_pull.store import models, sender_lease
 from spsp_pull.store.database import Database
 from spsp_pull.store.outbox import enqueue, enqueue_raw
@@ -64,7 +65,7 @@ async def reserve(
     pointer_id: int,
     want: int,
     *,
-    kind: str,
+    kind: ReservationKind,
     now: datetime,
     lease: timedelta,
     minimum: int = 1,
@@ -84,7 +85,7 @@ async def settle_and_reserve(
     pointer_id: int,
     want: int,
     *,
-    kind: str,
+    kind: ReservationKind,
     now: datetime,
     lease: timedelta,
     sender: tuple[str, timedelta] | None = None,
@@ -170,7 +171,7 @@ async def _announce_raw(
 
 
 async def _reserve_raw(
-    tx: RawWrite, pointer_id: int, want: int, *, kind: str, now: datetime, lease: timedelta
+    tx: RawWrite, pointer_id: int, want: int, *, kind: ReservationKind, now: datetime, lease: timedelta
 ) -> Grant | None:
     """`_reserve_in` on the driver."""
     record = await tx.select_one(_POINTERS, "id", pointer_id, pointer_reader, lock=True)
@@ -317,7 +318,7 @@ async def _reserve_in(
     pointer_id: int,
     want: int,
     *,
-    kind: str,
+    kind: ReservationKind,
     now: datetime,
     lease: timedelta,
     minimum: int,
@@ -338,7 +339,7 @@ async def _reserve_in(
         kind=kind,
         version=record.version.number,
         cycle=cycle,
-        state="open",
+        state=ReservationState.OPEN,
         settled=0,
         created_at=now,
         lease_until=now + lease,
@@ -361,11 +362,15 @@ async def settle(
 
     With `notify`, a completed pull is announced to the pointer's webhook (if it has one) through the outbox,
     in the same transaction as the ledger entry."""
-    return await _close(db, reservation_id, sent, now=now, state="settled", kind=None, notify=notify)
+    return await _close(
+        db, reservation_id, sent, now=now, state=ReservationState.SETTLED, kind=None, notify=notify
+    )
 
 
 async def release(db: Database, reservation_id: int, *, now: datetime) -> Settlement:
-    return await _close(db, reservation_id, 0, now=now, state="released", kind=None, notify=None)
+    return await _close(
+        db, reservation_id, 0, now=now, state=ReservationState.RELEASED, kind=None, notify=None
+    )
 
 
 async def extend_leases(db: Database, reservation_ids: Sequence[int], *, until: datetime) -> None:
@@ -386,8 +391,8 @@ async def recover_expired(db: Database, *, now: datetime, limit: int = 100) -> l
             await session.scalars(
                 select(models.Reservation.id)
                 .where(
-                    models.Reservation.state == "open",
-                    models.Reservation.kind == "stream",
+                    models.Reservation.state == ReservationState.OPEN,
+                    models.Reservation.kind == ReservationKind.STREAM,
                     models.Reservation.lease_until < now,
                 )
                 .order_by(models.Reservation.id)
@@ -399,7 +404,13 @@ async def recover_expired(db: Database, *, now: datetime, limit: int = 100) -> l
         try:
             recovered.append(
                 await _close(
-                    db, reservation_id, None, now=now, state="recovered", kind="recovered", notify=None
+                    db,
+                    reservation_id,
+                    None,
+                    now=now,
+                    state=ReservationState.RECOVERED,
+                    kind=PullKind.RECOVERED,
+                    notify=None,
                 )
             )
         except ReservationClosed:
@@ -413,7 +424,8 @@ async def open_reservations(db: Database, pointer_id: int) -> list[int]:
             (
                 await session.scalars(
                     select(models.Reservation.id).where(
-                        models.Reservation.pointer_id == pointer_id, models.Reservation.state == "open"
+                        models.Reservation.pointer_id == pointer_id,
+                        models.Reservation.state == ReservationState.OPEN,
                     )
                 )
             ).all()
@@ -426,8 +438,8 @@ async def _close(
     sent: int | None,
     *,
     now: datetime,
-    state: str,
-    kind: str | None,
+    state: ReservationState,
+    kind: PullKind | None,
     notify: WebhookBody | None,
 ) -> Settlement:
     async with db.write() as session:
@@ -456,7 +468,9 @@ async def _lock_open(
         row.id: row for row in await _lock_by_id(session, models.Pointer, models.Pointer.id, pointer_ids)
     }
     rows = await _lock_by_id(session, models.Reservation, models.Reservation.id, wanted)
-    found = {reservation.id: reservation for reservation in rows if reservation.state == "open"}
+    found = {
+        reservation.id: reservation for reservation in rows if reservation.state == ReservationState.OPEN
+    }
     for reservation_id in reservation_ids:
         if reservation_id not in found:
             raise ReservationClosed(str(reservation_id))
@@ -489,11 +503,11 @@ def _close_locked(
     sent: int | None,
     *,
     now: datetime,
-    state: str,
-    kind: str | None,
+    state: ReservationState,
+    kind: PullKind | None,
     notify: WebhookBody | None,
 ) -> Settlement:
-    if reservation.state != "open":  # named twice in one batch
+    if reservation.state != ReservationState.OPEN:  # named twice in one batch
         raise ReservationClosed(str(reservation.id))
     amount = reservation.amount
     sent = amount if sent is None else sent
@@ -513,7 +527,7 @@ def _close_locked(
                 pointer_id=reservation.pointer_id,
                 reservation_id=reservation.id,
                 amount=sent,
-                kind=kind or reservation.kind,
+                kind=kind or PullKind(reservation.kind.value),
                 cycle=reservation.cycle,
                 created_at=now,
             )

@@ -8,6 +8,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.offline import mint_offline_pointer
 from spsp_pull.store import reservations
 from spsp_pull.store.pointers import find_by_token
@@ -31,7 +32,7 @@ async def test_first_query_registers_and_later_ones_never_reset(api: Api) -> Non
     assert record is not None
     now = api.clock.now()
     grant = await reservations.reserve(
-        api.context.db, record.id, 300, kind="stream", now=now, lease=timedelta(30)
+        api.context.db, record.id, 300, kind=ReservationKind.STREAM, now=now, lease=timedelta(30)
     )
     assert grant is not None
     await reservations.settle(api.context.db, grant.reservation_id, 300, now=now)

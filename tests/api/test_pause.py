@@ -9,6 +9,7 @@ import pytest
 
 from spsp_pull.api.openapi import openapi_document
 from spsp_pull.domain.clock import isoformat_z
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.offline import mint_offline_pointer
 from spsp_pull.store import pointers, reservations
 from tests.api.conftest import AGREEMENT, Api
@@ -26,7 +27,12 @@ async def test_pause_shows_in_the_views_and_resume_brings_the_allowance_back(api
     record = await pointers.find_by_token(api.context.db, token)
     assert record is not None
     grant = await reservations.reserve(
-        api.context.db, record.id, 300, kind="stream", now=api.clock.now(), lease=timedelta(minutes=1)
+        api.context.db,
+        record.id,
+        300,
+        kind=ReservationKind.STREAM,
+        now=api.clock.now(),
+        lease=timedelta(minutes=1),
     )
     assert grant is not None
     await reservations.settle(api.context.db, grant.reservation_id, 300, now=api.clock.now())

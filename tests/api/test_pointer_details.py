@@ -11,6 +11,7 @@ import pytest
 from aiohttp import ClientResponse
 
 from spsp_pull.cli import main as cli_main
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import pointers, reservations
 from tests.api.conftest import Api
 
@@ -34,7 +35,7 @@ async def pulled(api: Api, token: str, amount: int) -> None:
     assert record is not None
     now = api.clock.now()
     grant = await reservations.reserve(
-        api.context.db, record.id, amount, kind="stream", now=now, lease=timedelta(seconds=30)
+        api.context.db, record.id, amount, kind=ReservationKind.STREAM, now=now, lease=timedelta(seconds=30)
     )
     assert grant is not None
     await reservations.settle(api.context.db, grant.reservation_id, amount, now=now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import timedelta
 
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import reservations
 from tests.api.conftest import AGREEMENT, Api
 
@@ -73,7 +74,7 @@ async def test_balances_move_with_time_and_pulls(api: Api) -> None:
     record_id = await _record_id(api, created["token"])
     now = api.clock.now()
     grant = await reservations.reserve(
-        api.context.db, record_id, 400, kind="stream", now=now, lease=timedelta(seconds=30)
+        api.context.db, record_id, 400, kind=ReservationKind.STREAM, now=now, lease=timedelta(seconds=30)
     )
     assert grant is not None
     await reservations.settle(api.context.db, grant.reservation_id, 400, now=now)

@@ -15,7 +15,7 @@ from spsp_pull.bridge.network import Network
 from spsp_pull.bridge.settings import PAYOUT_LEASE
 from spsp_pull.bridge.states import Trigger
 from spsp_pull.domain.clock import ManualClock
-from spsp_pull.domain.states import PayoutStatus
+from spsp_pull.domain.states import PayoutStatus, ReservationKind
 from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store.database import Database
 from tests.bridge import factories, harness
@@ -39,7 +39,7 @@ async def test_payouts_and_concurrent_stream_pulls_never_exceed_the_allowance(
             pulled = 0
             while True:
                 grant = await reservations.reserve(
-                    db, pointer.id, rng.randint(50, 700), kind="stream", now=now, lease=LEASE
+                    db, pointer.id, rng.randint(50, 700), kind=ReservationKind.STREAM, now=now, lease=LEASE
                 )
                 if grant is None:
                     return pulled
@@ -110,7 +110,9 @@ async def test_a_reservation_taken_by_an_approval_that_died_is_released(
     now = bridge_clock.now()
     pointer = await harness.pointer(db, now, amount=10_000)
     async with harness.running(harness.settings(bitcoind), db, bridge_clock) as bridge:
-        orphan = await reservations.reserve(db, pointer.id, 4_000, kind="payout", now=now, lease=PAYOUT_LEASE)
+        orphan = await reservations.reserve(
+            db, pointer.id, 4_000, kind=ReservationKind.PAYOUT, now=now, lease=PAYOUT_LEASE
+        )
         assert orphan is not None
         await bridge.reconcile()  # within the grace period: an approval may be about to link it
         assert len(await harness.open_reservations(db)) == 1

@@ -17,6 +17,7 @@ from playwright.async_api import Page, async_playwright
 from spsp_pull.bridge.amounts import DebitUnits
 from spsp_pull.bridge.network import Network
 from spsp_pull.domain.clock import ManualClock
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import reservations
 from spsp_pull.store.database import Database, sqlite_url
 from spsp_pull.store.pointers import find_by_token
@@ -32,7 +33,7 @@ async def pull(site: Site, token: str, amount: int) -> None:
     record = await find_by_token(site.context.db, token)
     assert record is not None
     grant = await reservations.reserve(
-        site.context.db, record.id, amount, kind="stream", now=site.clock.now(), lease=LEASE
+        site.context.db, record.id, amount, kind=ReservationKind.STREAM, now=site.clock.now(), lease=LEASE
     )
     assert grant is not None
     await reservations.settle_all(site.context.db, [(grant.reservation_id, amount)], now=site.clock.now())

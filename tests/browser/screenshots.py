@@ -18,6 +18,7 @@ from playwright.async_api import Page, async_playwright
 
 from spsp_pull.bridge.network import Network
 from spsp_pull.domain.clock import ManualClock, isoformat_z
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import reservations
 from spsp_pull.store.database import Database, sqlite_url
 from spsp_pull.store.pointers import find_by_token
@@ -36,7 +37,7 @@ async def pull(site: Site, token: str, amount: int) -> None:
     assert record is not None
     now = site.clock.now()
     grant = await reservations.reserve(
-        site.context.db, record.id, amount, kind="stream", now=now, lease=timedelta(30)
+        site.context.db, record.id, amount, kind=ReservationKind.STREAM, now=now, lease=timedelta(30)
     )
     assert grant is not None
     await reservations.settle(site.context.db, grant.reservation_id, amount, now=now)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from playwright.async_api import expect
 
 from spsp_pull.domain.clock import isoformat_z
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import reservations
 from spsp_pull.store.pointers import find_by_token
 from spsp_pull.web.words import moment
@@ -55,7 +56,7 @@ async def test_page_works_without_scripts(site: Site, tab_without_scripts: Tab) 
     assert record is not None
     now = site.clock.now()
     grant = await reservations.reserve(
-        site.context.db, record.id, 1200, kind="stream", now=now, lease=timedelta(30)
+        site.context.db, record.id, 1200, kind=ReservationKind.STREAM, now=now, lease=timedelta(30)
     )
     assert grant is not None
     await reservations.settle(site.context.db, grant.reservation_id, 1200, now=now)

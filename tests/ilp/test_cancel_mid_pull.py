@@ -1,6 +1,6 @@
 """A cancel, or a change that leaves less available, reaches a pull already under way within a bounded time:
-the pull re-reads its pointer every `PullSettings.terms_check` and every `TERMS_CHECK_PACKETS` fulfilled packets, and
-once it sees the change it sends no new Prepare; what is in flight completes and is debited.
+the pull re-reads its pointer every `PullSettings.terms_check` and every `TERMS_CHECK_PACKETS` fulfilled
+packets, and once it sees the change it sends no new Prepare; what is in flight completes and is debited.
 
 A long pull (a pointer of 100,000 packets) runs through the embedded BTP endpoint of a server in this
 process to a scripted payee that fulfils every Prepare at once; the cancel or change goes through the HTTP

@@ -11,6 +11,7 @@ import random
 import sys
 from datetime import datetime, timedelta
 
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import pointers, reservations
 from spsp_pull.store.database import Database
 from spsp_pull.store.sqlite_connections import SQLITE_DRIVERS, SqliteDriver
@@ -32,7 +33,12 @@ async def hammer(
             mine = 0
             for _ in range(2000):
                 grant = await reservations.reserve(
-                    db, pointer_id, rng.randint(1, 500), kind="stream", now=now, lease=timedelta(minutes=5)
+                    db,
+                    pointer_id,
+                    rng.randint(1, 500),
+                    kind=ReservationKind.STREAM,
+                    now=now,
+                    lease=timedelta(minutes=5),
                 )
                 if grant is None:
                     return mine

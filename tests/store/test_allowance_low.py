@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from spsp_pull.domain.agreement import Changes
 from spsp_pull.domain.clock import ManualClock
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import allowance_low, models, outbox, pointers, reservations
 from spsp_pull.store.accounts import ensure_admin
 from spsp_pull.store.database import Database
@@ -31,7 +32,9 @@ async def pointer(
 
 
 async def pull(db: Database, record: PointerRecord, amount: int, now: datetime) -> bool:
-    grant = await reservations.reserve(db, record.id, amount, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(
+        db, record.id, amount, kind=ReservationKind.STREAM, now=now, lease=LEASE
+    )
     assert grant is not None and grant.amount == amount
     await reservations.settle(db, grant.reservation_id, amount, now=now)
     return await allowance_low.warn_if_low(db, record.id, now=now)
@@ -93,7 +96,7 @@ async def test_without_cap_the_share_is_of_what_the_cycle_makes_pullable(
 async def test_nothing_while_paused_nor_without_a_webhook(db: Database, clock: ManualClock) -> None:
     now = clock.now()
     record = await pointer(db, now, cap=True)
-    grant = await reservations.reserve(db, record.id, 900, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, record.id, 900, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None
     await pointers.revise_pointer(db, record.account_id, record.token, Changes(paused=True), now)
     await reservations.settle(db, grant.reservation_id, 900, now=now)  # a pull under way when paused

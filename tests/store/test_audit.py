@@ -19,6 +19,7 @@ from spsp_pull.domain.agreement import Changes
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.domain.duration import parse_interval
 from spsp_pull.domain.money import U64_MAX
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store.audit import STALE_AFTER, AuditReport, Mismatch, MismatchKind, audit_ledger
 from spsp_pull.store.database import Database, sqlite_url
@@ -49,24 +50,34 @@ async def busy_ledger(db: Database, clock: ManualClock) -> list[PointerRecord]:
     monthly = await make_pointer(db, now, amount=1000)
     capped = await make_pointer(db, now, amount=500, cap=True, interval="P1D", cycles=5)
     cancelled = await make_pointer(db, now, amount=300)
-    settled = await reservations.reserve(db, monthly.id, 400, kind="stream", now=now, lease=LEASE)
-    released = await reservations.reserve(db, monthly.id, 100, kind="stream", now=now, lease=LEASE)
-    payout = await reservations.reserve(db, monthly.id, 50, kind="payout", now=now, lease=LEASE)
+    settled = await reservations.reserve(
+        db, monthly.id, 400, kind=ReservationKind.STREAM, now=now, lease=LEASE
+    )
+    released = await reservations.reserve(
+        db, monthly.id, 100, kind=ReservationKind.STREAM, now=now, lease=LEASE
+    )
+    payout = await reservations.reserve(db, monthly.id, 50, kind=ReservationKind.PAYOUT, now=now, lease=LEASE)
     assert settled and released and payout
     await reservations.settle(db, settled.reservation_id, 250, now=now)
     await reservations.release(db, released.reservation_id, now=now)
     await reservations.settle(db, payout.reservation_id, 50, now=now)
     for _ in range(3):  # one pull per day, each day's 500 used up
-        grant = await reservations.reserve(db, capped.id, 10_000, kind="stream", now=clock.now(), lease=LEASE)
+        grant = await reservations.reserve(
+            db, capped.id, 10_000, kind=ReservationKind.STREAM, now=clock.now(), lease=LEASE
+        )
         assert grant is not None and grant.amount == 500
         await reservations.settle(db, grant.reservation_id, 500, now=clock.now())
         clock.advance(timedelta(days=1))
-    lost = await reservations.reserve(db, cancelled.id, 120, kind="stream", now=clock.now(), lease=LEASE)
+    lost = await reservations.reserve(
+        db, cancelled.id, 120, kind=ReservationKind.STREAM, now=clock.now(), lease=LEASE
+    )
     assert lost is not None
     await reservations.recover_expired(db, now=clock.now() + LEASE * 2)
     await pointers.revise_pointer(db, monthly.account_id, monthly.token, Changes(amount=400), clock.now())
     await pointers.cancel_pointer(db, cancelled.account_id, cancelled.token, clock.now())
-    still_open = await reservations.reserve(db, monthly.id, 10, kind="stream", now=clock.now(), lease=LEASE)
+    still_open = await reservations.reserve(
+        db, monthly.id, 10, kind=ReservationKind.STREAM, now=clock.now(), lease=LEASE
+    )
     assert still_open is not None
     return [monthly, capped, cancelled]
 
@@ -86,13 +97,15 @@ async def test_lowering_the_amount_after_a_pull_and_shortening_the_interval_are_
     that counts the current use against a later cycle (`rebase_usage`) while its reservation is settled."""
     now = clock.now()
     lowered = await make_pointer(db, now, amount=1000, cap=True)
-    grant = await reservations.reserve(db, lowered.id, 900, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, lowered.id, 900, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None
     await reservations.settle(db, grant.reservation_id, 900, now=now)
     await pointers.revise_pointer(db, lowered.account_id, lowered.token, Changes(amount=100), now)
 
     shortened = await make_pointer(db, now, amount=1000)
-    held = await reservations.reserve(db, shortened.id, 600, kind="stream", now=now, lease=LEASE)
+    held = await reservations.reserve(
+        db, shortened.id, 600, kind=ReservationKind.STREAM, now=now, lease=LEASE
+    )
     assert held is not None
     clock.advance(timedelta(days=10))
     daily = Changes(interval=parse_interval("P1D"))
@@ -123,11 +136,13 @@ async def test_swapped_usage_counters_are_reported(db: Database, clock: ManualCl
     """Cycle 2 of a `cap: false` pointer: 1,000 used since the anchor, 400 of it in this cycle."""
     now = clock.now()
     record = await make_pointer(db, now, amount=1000)
-    first = await reservations.reserve(db, record.id, 600, kind="stream", now=now, lease=LEASE)
+    first = await reservations.reserve(db, record.id, 600, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert first is not None
     await reservations.settle(db, first.reservation_id, 600, now=now)
     clock.advance(timedelta(days=31))
-    second = await reservations.reserve(db, record.id, 400, kind="stream", now=clock.now(), lease=LEASE)
+    second = await reservations.reserve(
+        db, record.id, 400, kind=ReservationKind.STREAM, now=clock.now(), lease=LEASE
+    )
     assert second is not None
     await sql(
         db,
@@ -147,7 +162,7 @@ async def test_a_debit_beyond_the_agreement_is_reported(db: Database, clock: Man
     now = clock.now()
     record = await make_pointer(db, now, amount=1000)
     await sql(db, "UPDATE pointers SET amount = '5000' WHERE id = :id", id=record.id)
-    grant = await reservations.reserve(db, record.id, 5000, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, record.id, 5000, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None and grant.amount == 5000
     await reservations.settle(db, grant.reservation_id, 4000, now=now)
     await sql(db, "UPDATE pointers SET amount = '1000' WHERE id = :id", id=record.id)
@@ -167,7 +182,9 @@ async def test_a_capped_cycle_debited_beyond_its_amount_is_reported(db: Database
     record = await make_pointer(db, clock.now(), amount=1000, cap=True)
     clock.advance(timedelta(days=31))
     await sql(db, "UPDATE pointers SET amount = '1500' WHERE id = :id", id=record.id)
-    grant = await reservations.reserve(db, record.id, 1500, kind="stream", now=clock.now(), lease=LEASE)
+    grant = await reservations.reserve(
+        db, record.id, 1500, kind=ReservationKind.STREAM, now=clock.now(), lease=LEASE
+    )
     assert grant is not None and grant.amount == 1500
     await sql(db, "UPDATE pointers SET amount = '1000' WHERE id = :id", id=record.id)
     assert kinds(await audit(db, clock)) == [(MismatchKind.OVER_AUTHORISED, "debited in cycle 2")]
@@ -177,8 +194,8 @@ async def test_orphan_reservations_are_reported_once_stale(db: Database, clock: 
     """An open payout reservation no payout holds, and a stream reservation nobody recovered."""
     now = clock.now()
     record = await make_pointer(db, now, amount=1000)
-    payout = await reservations.reserve(db, record.id, 100, kind="payout", now=now, lease=LEASE)
-    stream = await reservations.reserve(db, record.id, 100, kind="stream", now=now, lease=LEASE)
+    payout = await reservations.reserve(db, record.id, 100, kind=ReservationKind.PAYOUT, now=now, lease=LEASE)
+    stream = await reservations.reserve(db, record.id, 100, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert payout and stream
     assert (await audit(db, clock)).clean
     clock.advance(LEASE + STALE_AFTER + timedelta(seconds=1))
@@ -191,7 +208,7 @@ async def test_orphan_reservations_are_reported_once_stale(db: Database, clock: 
 async def test_a_reservation_missing_from_the_counters_is_reported(db: Database, clock: ManualClock) -> None:
     now = clock.now()
     record = await make_pointer(db, now, amount=1000)
-    grant = await reservations.reserve(db, record.id, 300, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, record.id, 300, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None
     await sql(
         db,
@@ -209,8 +226,12 @@ async def test_a_reservation_missing_from_the_counters_is_reported(db: Database,
 async def test_impossible_reservations_and_pulls_are_reported(db: Database, clock: ManualClock) -> None:
     now = clock.now()
     record = await make_pointer(db, now, amount=1000)
-    released = await reservations.reserve(db, record.id, 100, kind="stream", now=now, lease=LEASE)
-    settled = await reservations.reserve(db, record.id, 200, kind="stream", now=now, lease=LEASE)
+    released = await reservations.reserve(
+        db, record.id, 100, kind=ReservationKind.STREAM, now=now, lease=LEASE
+    )
+    settled = await reservations.reserve(
+        db, record.id, 200, kind=ReservationKind.STREAM, now=now, lease=LEASE
+    )
     assert released and settled
     await reservations.settle(db, released.reservation_id, 100, now=now)
     await reservations.settle(db, settled.reservation_id, 200, now=now)
@@ -380,7 +401,8 @@ async def test_payouts_whose_reservation_contradicts_their_status_are_reported(
     now = clock.now()
     record = await make_pointer(db, now, amount=10_000)
     grants = [
-        await reservations.reserve(db, record.id, 100, kind="payout", now=now, lease=LEASE) for _ in range(4)
+        await reservations.reserve(db, record.id, 100, kind=ReservationKind.PAYOUT, now=now, lease=LEASE)
+        for _ in range(4)
     ]
     assert all(grants)
     queued, sent, failed, wrong = (g.reservation_id for g in grants if g is not None)

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from spsp_pull.domain.agreement import balance
 from spsp_pull.domain.clock import ManualClock
 from spsp_pull.domain.errors import InputError
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.offline import (
     OfflinePointer,
     OfflinePointerError,
@@ -193,7 +194,7 @@ async def test_register_again_returns_the_same_pointer_and_balances(db: Database
     owner = await admin(db, now)
     offline = hs256_pointer(now)
     first = await register_offline_pointer(db, offline, owner.id, now)
-    grant = await reservations.reserve(db, first.id, 600, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, first.id, 600, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None
     await reservations.settle(db, grant.reservation_id, 600, now=now)
 

@@ -9,6 +9,7 @@ from spsp_pull.domain.agreement import Changes, current_cycle, global_cycle_wind
 from spsp_pull.domain.details_input import DetailChanges
 from spsp_pull.domain.duration import parse_interval
 from spsp_pull.domain.money import U64_MAX
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store.accounts import ensure_admin
 from spsp_pull.store.database import Database
@@ -61,7 +62,7 @@ async def test_a_lookup_reads_the_usage_of_now_for_a_version_read_before(db: Dat
     record = await make_pointer(db, now, amount=1000)
     assert await pointers.find_by_id(db, record.id) == record
     grant = await reservations.reserve(
-        db, record.id, 300, kind="stream", now=now, lease=timedelta(seconds=60)
+        db, record.id, 300, kind=ReservationKind.STREAM, now=now, lease=timedelta(seconds=60)
     )
     assert grant is not None
     reread = await pointers.find_by_id(db, record.id)
@@ -84,10 +85,15 @@ async def test_a_lookup_reads_the_record_the_orm_builds(db: Database) -> None:
         now,
     )
     lease = timedelta(seconds=60)
-    grant = await reservations.reserve(db, record.id, U64_MAX - 5, kind="stream", now=now, lease=lease)
+    grant = await reservations.reserve(
+        db, record.id, U64_MAX - 5, kind=ReservationKind.STREAM, now=now, lease=lease
+    )
     assert grant is not None
     await reservations.settle(db, grant.reservation_id, U64_MAX - 9, now=now)
-    assert await reservations.reserve(db, record.id, 2, kind="stream", now=now, lease=lease) is not None
+    assert (
+        await reservations.reserve(db, record.id, 2, kind=ReservationKind.STREAM, now=now, lease=lease)
+        is not None
+    )
     later = now + timedelta(days=40)
     await pointers.revise_pointer(db, admin.id, record.token, Changes(amount=U64_MAX - 1, cycles=24), later)
     await pointers.cancel_pointer(db, admin.id, record.token, later + timedelta(hours=1))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from spsp_pull.domain.agreement import Changes, Usage, balance
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store.database import Database
 from spsp_pull.store.records import PointerRecord, pointer_record
@@ -29,26 +30,36 @@ async def test_a_second_reservation_in_cycle_two_of_an_uncapped_pointer_counts_a
 ) -> None:
     start = datetime(2024, 3, 1, tzinfo=UTC)
     record = await make_pointer(db, start, amount=1000, interval="P1D", cycles=10, cap=False)
-    first = await reservations.reserve(db, record.id, 300, kind="stream", now=start, lease=LEASE)
+    first = await reservations.reserve(
+        db, record.id, 300, kind=ReservationKind.STREAM, now=start, lease=LEASE
+    )
     assert first is not None
     await reservations.settle(db, first.reservation_id, 300, now=start)
 
     day_two = start + timedelta(days=1, hours=1)
-    second = await reservations.reserve(db, record.id, 100, kind="stream", now=day_two, lease=LEASE)
+    second = await reservations.reserve(
+        db, record.id, 100, kind=ReservationKind.STREAM, now=day_two, lease=LEASE
+    )
     assert second is not None and second.cycle == 2
     # Two cycles granted 2,000; 300 settled in cycle 1 and 100 held in cycle 2 leave 1,600.
-    third = await reservations.reserve(db, record.id, 5000, kind="stream", now=day_two, lease=LEASE)
+    third = await reservations.reserve(
+        db, record.id, 5000, kind=ReservationKind.STREAM, now=day_two, lease=LEASE
+    )
     assert third is not None and third.amount == 1600
 
 
 async def test_each_usage_counter_is_read_from_its_own_column(db: Database) -> None:
     start = datetime(2024, 3, 1, tzinfo=UTC)
     record = await make_pointer(db, start, amount=1000, interval="P1D", cycles=10, cap=False)
-    first = await reservations.reserve(db, record.id, 300, kind="stream", now=start, lease=LEASE)
+    first = await reservations.reserve(
+        db, record.id, 300, kind=ReservationKind.STREAM, now=start, lease=LEASE
+    )
     assert first is not None
     await reservations.settle(db, first.reservation_id, 250, now=start)
     day_two = start + timedelta(days=1)
-    second = await reservations.reserve(db, record.id, 70, kind="stream", now=day_two, lease=LEASE)
+    second = await reservations.reserve(
+        db, record.id, 70, kind=ReservationKind.STREAM, now=day_two, lease=LEASE
+    )
     assert second is not None
 
     # Four counters, four different values: a field read from another's column cannot go unseen.

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from spsp_pull.domain.clock import ManualClock
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import pointers, reservations
 from spsp_pull.store.database import Database
 from spsp_pull.store.reservations import ReservationClosed
@@ -30,7 +31,7 @@ async def _expired_reservations(db: Database, pointer_id: int, now: datetime) ->
     ids = []
     for amount in range(1, PER_ROUND + 1):
         grant = await reservations.reserve(
-            db, pointer_id, 10 * amount, kind="stream", now=now - 2 * LEASE, lease=LEASE
+            db, pointer_id, 10 * amount, kind=ReservationKind.STREAM, now=now - 2 * LEASE, lease=LEASE
         )
         assert grant is not None
         ids.append(grant.reservation_id)
@@ -52,7 +53,14 @@ async def test_settling_and_recovering_in_parallel_never_deadlock(db: Database, 
             await asyncio.sleep(JITTER.total_seconds() * random.random())  # let the recoverers go first
         pull = asyncio.create_task(
             reservations.settle_and_reserve(
-                db, shares, record.id, 7, kind="stream", now=now, lease=LEASE, sender=("pull", LEASE)
+                db,
+                shares,
+                record.id,
+                7,
+                kind=ReservationKind.STREAM,
+                now=now,
+                lease=LEASE,
+                sender=("pull", LEASE),
             )
         )
         await asyncio.wait([pull, *recoveries])

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from spsp_pull.domain.agreement import Changes, balance
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import models, pointers, reservations
 from spsp_pull.store.accounts import ensure_admin
 from spsp_pull.store.database import Database
@@ -35,7 +36,12 @@ async def _pointer_with_webhook(db: Database, *, amount: int = 1000) -> PointerR
 
 
 async def _reserve(
-    db: Database, pointer_id: int, want: int, *, kind: str = "stream", lease: timedelta = LEASE
+    db: Database,
+    pointer_id: int,
+    want: int,
+    *,
+    kind: ReservationKind = ReservationKind.STREAM,
+    lease: timedelta = LEASE,
 ) -> int:
     grant = await reservations.reserve(db, pointer_id, want, kind=kind, now=NOW, lease=lease)
     assert grant is not None and grant.amount == want
@@ -108,13 +114,13 @@ async def test_settling_and_reserving_records_the_settlement_and_grants_the_last
     record = await make_pointer(db, NOW, amount=1000, cycles=1)
     used = await _reserve(db, record.id, 999)
     settled, grant = await reservations.settle_and_reserve(
-        db, [(used, 999)], record.id, 1, kind="stream", now=NOW, lease=LEASE
+        db, [(used, 999)], record.id, 1, kind=ReservationKind.STREAM, now=NOW, lease=LEASE
     )
     assert [(s.reservation_id, s.sent, s.returned) for s in settled] == [(used, 999, 0)]
     assert await _reservation(db, used) == ("settled", 999)
     assert grant is not None and grant.amount == 1
     _, nothing = await reservations.settle_and_reserve(
-        db, [], record.id, 1, kind="stream", now=NOW, lease=LEASE
+        db, [], record.id, 1, kind=ReservationKind.STREAM, now=NOW, lease=LEASE
     )
     assert nothing is None
 
@@ -159,7 +165,7 @@ async def test_recovery_takes_open_stream_reservations_whose_lease_ran_out_oldes
     record = await make_pointer(db, NOW, amount=1000)
     closed = await _reserve(db, record.id, 10, lease=timedelta(seconds=30))
     await reservations.settle(db, closed, 10, now=NOW)
-    payout = await _reserve(db, record.id, 20, kind="payout", lease=timedelta(seconds=30))
+    payout = await _reserve(db, record.id, 20, kind=ReservationKind.PAYOUT, lease=timedelta(seconds=30))
     older = await _reserve(db, record.id, 30, lease=timedelta(seconds=120))
     newer = await _reserve(db, record.id, 40, lease=timedelta(seconds=60))
 
@@ -184,13 +190,18 @@ async def test_a_reservation_holds_what_is_asked_down_to_one_unit_and_never_belo
     db: Database,
 ) -> None:
     record = await make_pointer(db, NOW, amount=1000, cycles=1)
-    one = await reservations.reserve(db, record.id, 1, kind="stream", now=NOW, lease=LEASE)
+    one = await reservations.reserve(db, record.id, 1, kind=ReservationKind.STREAM, now=NOW, lease=LEASE)
     assert one is not None
     assert (one.pointer_id, one.amount, one.cycle, one.lease_until) == (record.id, 1, 1, NOW + LEASE)
-    exact = await reservations.reserve(db, record.id, 999, kind="payout", now=NOW, lease=LEASE, minimum=999)
+    exact = await reservations.reserve(
+        db, record.id, 999, kind=ReservationKind.PAYOUT, now=NOW, lease=LEASE, minimum=999
+    )
     assert exact is not None and exact.amount == 999
     assert (
-        await reservations.reserve(db, record.id, 5, kind="stream", now=NOW, lease=LEASE, minimum=0) is None
+        await reservations.reserve(
+            db, record.id, 5, kind=ReservationKind.STREAM, now=NOW, lease=LEASE, minimum=0
+        )
+        is None
     )
     after = await pointers.find_by_id(db, record.id)
     assert after is not None and after.reserved_total == 1000
@@ -199,16 +210,19 @@ async def test_a_reservation_holds_what_is_asked_down_to_one_unit_and_never_belo
 async def test_a_cancelled_pointer_reserves_nothing(db: Database) -> None:
     record = await make_pointer(db, NOW, amount=1000)
     await pointers.cancel_pointer(db, record.account_id, record.token, NOW)
-    assert await reservations.reserve(db, record.id, 100, kind="stream", now=NOW, lease=LEASE) is None
+    assert (
+        await reservations.reserve(db, record.id, 100, kind=ReservationKind.STREAM, now=NOW, lease=LEASE)
+        is None
+    )
     _, grant = await reservations.settle_and_reserve(
-        db, [], record.id, 100, kind="stream", now=NOW, lease=LEASE
+        db, [], record.id, 100, kind=ReservationKind.STREAM, now=NOW, lease=LEASE
     )
     assert grant is None
 
 
 async def test_reserving_on_an_unknown_pointer_names_it(db: Database) -> None:
     with pytest.raises(PointerNotFound, match=r"^4242$"):
-        await reservations.reserve(db, 4242, 100, kind="stream", now=NOW, lease=LEASE)
+        await reservations.reserve(db, 4242, 100, kind=ReservationKind.STREAM, now=NOW, lease=LEASE)
 
 
 async def test_a_batch_naming_a_reservation_twice_or_a_closed_one_settles_nothing(db: Database) -> None:
@@ -227,11 +241,11 @@ async def test_a_sender_lease_held_by_another_stream_names_the_pointer(db: Datab
     record = await make_pointer(db, NOW, amount=1000)
     ttl = timedelta(seconds=10)
     await reservations.settle_and_reserve(
-        db, [], record.id, 100, kind="stream", now=NOW, lease=LEASE, sender=("first", ttl)
+        db, [], record.id, 100, kind=ReservationKind.STREAM, now=NOW, lease=LEASE, sender=("first", ttl)
     )
     with pytest.raises(SenderBusy, match=f"^{record.id}$"):
         await reservations.settle_and_reserve(
-            db, [], record.id, 100, kind="stream", now=NOW, lease=LEASE, sender=("second", ttl)
+            db, [], record.id, 100, kind=ReservationKind.STREAM, now=NOW, lease=LEASE, sender=("second", ttl)
         )
 
 

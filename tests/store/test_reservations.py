@@ -15,6 +15,7 @@ import pytest
 
 from spsp_pull.domain.agreement import balance
 from spsp_pull.domain.clock import ManualClock
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.store import pointers, reservations
 from spsp_pull.store.audit import audit_ledger
 from spsp_pull.store.database import Database
@@ -34,9 +35,12 @@ async def test_reserve_caps_at_available_and_settle_returns_the_rest(
 ) -> None:
     now = clock.now()
     record = await make_pointer(db, now, amount=1000)
-    grant = await reservations.reserve(db, record.id, 5000, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, record.id, 5000, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None and grant.amount == 1000
-    assert await reservations.reserve(db, record.id, 1, kind="stream", now=now, lease=LEASE) is None
+    assert (
+        await reservations.reserve(db, record.id, 1, kind=ReservationKind.STREAM, now=now, lease=LEASE)
+        is None
+    )
     settled = await reservations.settle(db, grant.reservation_id, 600, now=now)
     assert (settled.sent, settled.returned) == (600, 400)
     after = await pointers.find_by_id(db, record.id)
@@ -51,17 +55,17 @@ async def test_reserve_caps_at_available_and_settle_returns_the_rest(
 async def test_release_gives_everything_back(db: Database, clock: ManualClock) -> None:
     now = clock.now()
     record = await make_pointer(db, now, amount=1000)
-    grant = await reservations.reserve(db, record.id, 700, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, record.id, 700, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None
     await reservations.release(db, grant.reservation_id, now=now)
-    again = await reservations.reserve(db, record.id, 5000, kind="stream", now=now, lease=LEASE)
+    again = await reservations.reserve(db, record.id, 5000, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert again is not None and again.amount == 1000
 
 
 async def test_expired_lease_is_debited_in_full(db: Database, clock: ManualClock) -> None:
     now = clock.now()
     record = await make_pointer(db, now, amount=1000)
-    grant = await reservations.reserve(db, record.id, 300, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, record.id, 300, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None
     assert await reservations.recover_expired(db, now=now + LEASE / 2) == []
     recovered = await reservations.recover_expired(db, now=now + LEASE + timedelta(seconds=1))
@@ -74,7 +78,7 @@ async def test_expired_lease_is_debited_in_full(db: Database, clock: ManualClock
 async def test_reservation_in_flight_across_a_cycle_boundary(db: Database, clock: ManualClock) -> None:
     now = clock.now()
     record = await make_pointer(db, now, amount=1000, cap=True, interval="P1D")
-    grant = await reservations.reserve(db, record.id, 1000, kind="stream", now=now, lease=LEASE)
+    grant = await reservations.reserve(db, record.id, 1000, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert grant is not None
     later = now + timedelta(days=1, seconds=1)
     await reservations.settle(db, grant.reservation_id, 400, now=later)
@@ -98,7 +102,7 @@ async def test_many_tasks_never_hold_more_than_the_allowance(db: Database, clock
         nonlocal outstanding, settled_total, peak
         for _ in range(200):
             grant = await reservations.reserve(
-                db, record.id, rng.randint(1, 900), kind="stream", now=now, lease=LEASE
+                db, record.id, rng.randint(1, 900), kind=ReservationKind.STREAM, now=now, lease=LEASE
             )
             if grant is None:
                 return
@@ -137,7 +141,7 @@ async def test_many_pulls_settling_and_reserving_at_once_never_hold_more_than_th
         settle: list[tuple[int, int]] = []
         for _ in range(200):
             _, grant = await reservations.settle_and_reserve(
-                db, settle, record.id, rng.randint(1, 700), kind="stream", now=now, lease=LEASE
+                db, settle, record.id, rng.randint(1, 700), kind=ReservationKind.STREAM, now=now, lease=LEASE
             )
             sent_total += sum(sent for _, sent in settle)
             if grant is None:
@@ -234,14 +238,14 @@ async def test_sender_lease_is_exclusive_and_runs_out(db: Database, clock: Manua
 async def test_settle_and_reserve_is_one_transaction_all_or_nothing(db: Database, clock: ManualClock) -> None:
     now = clock.now()
     record = await make_pointer(db, now, amount=1000)
-    first = await reservations.reserve(db, record.id, 300, kind="stream", now=now, lease=LEASE)
-    second = await reservations.reserve(db, record.id, 300, kind="stream", now=now, lease=LEASE)
+    first = await reservations.reserve(db, record.id, 300, kind=ReservationKind.STREAM, now=now, lease=LEASE)
+    second = await reservations.reserve(db, record.id, 300, kind=ReservationKind.STREAM, now=now, lease=LEASE)
     assert first is not None and second is not None
     await reservations.release(db, second.reservation_id, now=now)
     with pytest.raises(reservations.ReservationClosed):
         await reservations.settle_and_reserve(
             db, [(first.reservation_id, 300), (second.reservation_id, 300)], record.id, 500,
-            kind="stream", now=now, lease=LEASE,
+            kind=ReservationKind.STREAM, now=now, lease=LEASE,
         )  # fmt: skip
     unchanged = await pointers.find_by_id(db, record.id)
     assert unchanged is not None
@@ -249,7 +253,7 @@ async def test_settle_and_reserve_is_one_transaction_all_or_nothing(db: Database
     assert await reservations.open_reservations(db, record.id) == [first.reservation_id]
 
     settled, grant = await reservations.settle_and_reserve(
-        db, [(first.reservation_id, 250)], record.id, 5000, kind="stream", now=now, lease=LEASE
+        db, [(first.reservation_id, 250)], record.id, 5000, kind=ReservationKind.STREAM, now=now, lease=LEASE
     )
     assert [(s.sent, s.returned) for s in settled] == [(250, 50)]
     assert grant is not None and grant.amount == 750  # what the settlement gave back is available again
@@ -269,7 +273,8 @@ async def test_settle_all_closes_the_pull_and_releases_its_sender_lease(
     ttl = timedelta(seconds=10)
     assert await sender_lease.acquire(db, record.id, "puller", now=now, ttl=ttl)
     grants = [
-        await reservations.reserve(db, record.id, 400, kind="stream", now=now, lease=LEASE) for _ in "ab"
+        await reservations.reserve(db, record.id, 400, kind=ReservationKind.STREAM, now=now, lease=LEASE)
+        for _ in "ab"
     ]
     shares = [(g.reservation_id, 400 if i == 0 else 100) for i, g in enumerate(grants) if g is not None]
     settled = await reservations.settle_all(db, shares, now=now, release_sender=(record.id, "puller"))
@@ -290,22 +295,28 @@ async def test_settle_and_reserve_takes_the_sender_lease_or_changes_nothing(
     record = await make_pointer(db, now, amount=1000)
     ttl = timedelta(seconds=10)
     _, grant = await reservations.settle_and_reserve(
-        db, [], record.id, 100, kind="stream", now=now, lease=LEASE, sender=("first", ttl)
+        db, [], record.id, 100, kind=ReservationKind.STREAM, now=now, lease=LEASE, sender=("first", ttl)
     )
     assert grant is not None and grant.amount == 100
     assert not await sender_lease.acquire(db, record.id, "second", now=now, ttl=ttl)
     with pytest.raises(reservations.SenderBusy):
         await reservations.settle_and_reserve(
             db, [(grant.reservation_id, 100)], record.id, 100,
-            kind="stream", now=now, lease=LEASE, sender=("second", ttl),
+            kind=ReservationKind.STREAM, now=now, lease=LEASE, sender=("second", ttl),
         )  # fmt: skip
     unchanged = await pointers.find_by_id(db, record.id)
     assert unchanged is not None and unchanged.reserved_total == 100 and unchanged.usage.pulled_total == 0
     later = now + timedelta(seconds=8)
     settled, again = await reservations.settle_and_reserve(
-        db, [(grant.reservation_id, 100)], record.id, 100, kind="stream", now=later, lease=LEASE,
+        db,
+        [(grant.reservation_id, 100)],
+        record.id,
+        100,
+        kind=ReservationKind.STREAM,
+        now=later,
+        lease=LEASE,
         sender=("first", ttl),
-    )  # fmt: skip
+    )
     assert [s.sent for s in settled] == [100] and again is not None
     assert not await sender_lease.acquire(db, record.id, "second", now=now + timedelta(seconds=12), ttl=ttl)
     assert await sender_lease.acquire(db, record.id, "second", now=later + ttl, ttl=ttl)

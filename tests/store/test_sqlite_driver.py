@@ -15,6 +15,7 @@ import pytest
 from spsp_pull.api.context import StaticIlpEndpoint
 from spsp_pull.config import from_environment
 from spsp_pull.config_error import ConfigError
+from spsp_pull.domain.states import ReservationKind
 from spsp_pull.server import running
 from spsp_pull.store import pointers, reservations, sender_lease
 from spsp_pull.store.audit import audit_ledger
@@ -76,12 +77,18 @@ async def test_a_pull_writes_to_an_in_memory_database_as_to_a_file() -> None:
         record = await make_pointer(db, NOW, amount=1000)
         ttl = timedelta(seconds=10)
         _, grant = await reservations.settle_and_reserve(
-            db, [], record.id, 600, kind="stream", now=NOW, lease=LEASE, sender=("puller", ttl)
+            db, [], record.id, 600, kind=ReservationKind.STREAM, now=NOW, lease=LEASE, sender=("puller", ttl)
         )
         assert grant is not None and grant.amount == 600
         assert not await sender_lease.acquire(db, record.id, "another", now=NOW, ttl=ttl)
         settled, again = await reservations.settle_and_reserve(
-            db, [(grant.reservation_id, 450)], record.id, 5000, kind="stream", now=NOW, lease=LEASE
+            db,
+            [(grant.reservation_id, 450)],
+            record.id,
+            5000,
+            kind=ReservationKind.STREAM,
+            now=NOW,
+            lease=LEASE,
         )
         assert [(s.sent, s.returned) for s in settled] == [(450, 150)]
         assert again is not None and again.amount == 550
