@@ -19,7 +19,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 
 from spsp_pull.domain.agreement import Terms
-from spsp_pull.domain.clock import Clock, ManualClock, SystemClock
+from spsp_pull.domain.clock import Clock, ManualClock, SystemClock, isoformat_z, parse_timestamp
 from spsp_pull.domain.duration import parse_interval
 from spsp_pull.domain.pull_refusal import SENDER_BUSY
 from spsp_pull.ilp.pull_session import PULL_LIMIT_REACHED, PullSettings
@@ -51,8 +51,13 @@ QUICK = PullSettings(chunk_packets=1, max_chunk_packets=2, lease_wait=timedelta(
 
 
 def webhook_body(record: PointerRecord, now: datetime) -> dict[str, object]:
-    """What the server's own body says of the pointer: the pull adds its pullId and pullAmount."""
-    return {"event": "pull.completed", "pointer": record.token, "pulledTotal": str(record.usage.pulled_total)}
+    """What the server's own body says of the pointer and when: the pull adds its pullId and pullAmount."""
+    return {
+        "event": "pull.completed",
+        "pointer": record.token,
+        "pulledTotal": str(record.usage.pulled_total),
+        "at": isoformat_z(now),
+    }
 
 
 @asynccontextmanager
@@ -182,6 +187,7 @@ async def closing_frames(payee: HostilePayee) -> list[object]:
 async def test_a_whole_pull_over_many_full_chunks_is_debited_and_announced_once(db: Database) -> None:
     """Chunks of 1 then 2 packets: every grant but the last is used up in full, and a full grant does not end
     the pull. The server ends the stream at the allowance; the webhook hears once, with the whole pull."""
+    started = datetime.now(UTC)
     async with serving(db) as s:
         record = await pointer_with_webhook(db, 1_000_000)
         async with await s.payee(record) as payee:
@@ -195,6 +201,7 @@ async def test_a_whole_pull_over_many_full_chunks_is_debited_and_announced_once(
         entries = await ledger(db, record)
         assert [amount for _, amount, _ in entries] == [amount for amount, _, _ in grants]
         [announced] = await announcements(db, record)
+        assert started <= parse_timestamp(announced.pop("at"), "at") <= datetime.now(UTC)
         assert announced == {
             "event": "pull.completed",
             "pointer": record.token,
@@ -743,4 +750,19 @@ async def test_a_pull_moves_on_events_alone_to_the_agreements_limit(db: Database
             assert await payee.receive_until_closed(within=timedelta(seconds=5)) == 50 * PACKET
             after = await s.settled(record)
         assert s.paid == after.usage.pulled_total == 50 * PACKET
+    await assert_ledger_sound(db)
+
+
+async def test_a_payee_that_wants_nothing_starts_no_pull(db: Database) -> None:
+    """A stream opened with a receive max of 0 asks for nothing: no pull starts (nothing is reserved, no
+    pull is counted), and the pointer is left as it was once the payee leaves."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=0)
+            await payee.close_connection()
+            await s.server.stop()
+        assert await reservations_of(db, record) == []
+        assert db.metrics.registry.get_sample_value("spsp_pull_packets_count") in (None, 0)
+        assert await sender(db, record) is None
     await assert_ledger_sound(db)
