@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from sqlalchemy import select, update
 
@@ -765,4 +766,31 @@ async def test_a_payee_that_wants_nothing_starts_no_pull(db: Database) -> None:
         assert await reservations_of(db, record) == []
         assert db.metrics.registry.get_sample_value("spsp_pull_packets_count") in (None, 0)
         assert await sender(db, record) is None
+    await assert_ledger_sound(db)
+
+
+async def test_a_payee_in_another_asset_gets_what_its_receive_max_allows_at_the_probed_rate(
+    db: Database,
+) -> None:
+    """The payee counts in USD cents and a thousandth of a cent arrives per server unit: the server probes
+    the rate, then sends what the payee's receive max allows in its units, and no more; what left is
+    debited."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 100 * PACKET)
+        async with await s.payee(record) as payee:
+            payee.rate = Fraction(1, 1_000)
+            payee.reports_received = True
+            await payee.open_stream(receive_max=2_501, asset=("USD", 2))
+            receiving = asyncio.get_running_loop().create_task(payee.receive_until_closed())
+            await s.node.counter.paid_at_least(2_501_000)
+            await payee.close_connection()
+            receiving.cancel()
+            after = await s.settled(record)
+        assert payee.received == {PAYEE_STREAM: 2_501}  # its receive max, not a cent more
+        # Each packet arrives rounded down to whole cents: what that lost was sent again, at most a cent's
+        # worth (1,000 units) per packet of up to 100,000.
+        assert s.paid == payee.paid == after.usage.pulled_total
+        assert 2_501_000 <= s.paid < 2_501_000 + 26 * 1_000
+        # It reserved for what the payee still had room for, not for more.
+        assert sum(amount for amount, _, _ in await stream_grants(db, record)) < s.paid + 26 * 1_000
     await assert_ledger_sound(db)

@@ -16,6 +16,7 @@ import random
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from types import TracebackType
 from typing import Self
 
@@ -23,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from stream import btp, ildcp, ilp
-from stream.crypto import StreamKeys, random_condition
+from stream.crypto import StreamKeys, random_condition, sha256
 from stream.errors import DecodeError, DecryptionError
 from stream.frames import (
     ConnectionAssetDetails,
@@ -32,6 +33,7 @@ from stream.frames import (
     Frame,
     StreamClose,
     StreamMaxMoney,
+    StreamMoney,
 )
 from stream.packet import StreamPacket, decrypt_packet, encrypt_packet
 
@@ -147,6 +149,13 @@ class HostilePayee:
         self._every: asyncio.Queue[IncomingPrepare] = asyncio.Queue()  # money and control, as they came
         self.closed_streams: set[int] = set()  # the streams the server closed
         self._closes = asyncio.Event()
+        # What arrives here per unit the server sends (as if a connector on the way converted it): the
+        # amount our replies say arrived. And, as a JS receiver does, whether our replies say how much the
+        # payee's stream has received so far against its receive max (set by `open_stream`).
+        self.rate = Fraction(1)
+        self.reports_received = False
+        self._receive_max: dict[int, int] = {}
+        self.received: dict[int, int] = {}  # per stream, in our units
 
     @classmethod
     async def join(cls, btp_url: str, username: str, destination: str, shared_secret: bytes) -> HostilePayee:
@@ -197,11 +206,20 @@ class HostilePayee:
         )
         return await self.link.send(prepare)
 
-    async def open_stream(self, stream_id: int = PAYEE_STREAM, receive_max: int = 2**64 - 1) -> None:
-        """Tell the server where we are and what we will take on `stream_id`: the pull starts."""
+    async def open_stream(
+        self,
+        stream_id: int = PAYEE_STREAM,
+        receive_max: int = 2**64 - 1,
+        *,
+        asset: tuple[str, int] | None = None,
+    ) -> None:
+        """Tell the server where we are, in what asset (ours by IL-DCP unless `asset` names another), and
+        what we will take on `stream_id`: the pull starts."""
+        code, scale = asset or (self.asset.asset_code, self.asset.asset_scale)
+        self._receive_max[stream_id] = receive_max
         reply = await self.send_frames(
             ConnectionNewAddress(self.address),
-            ConnectionAssetDetails(self.asset.asset_code, self.asset.asset_scale),
+            ConnectionAssetDetails(code, scale),
             StreamMaxMoney(stream_id, receive_max, 0),
         )
         assert isinstance(reply, ilp.Reject), reply  # unfulfillable: the server only reads the frames
@@ -247,6 +265,9 @@ class HostilePayee:
                 incoming = next_money
             else:
                 continue
+            if not self.fulfillable(incoming):
+                await self.reject(incoming, arrived=self.arrived(incoming))  # a rate probe
+                continue
             await self.fulfill(incoming)
             received += incoming.amount
 
@@ -282,15 +303,41 @@ class HostilePayee:
         await self.link.respond(incoming.request_id, wrong)
 
     def fulfillment(self, incoming: IncomingPrepare) -> ilp.Fulfill:
+        arrived = self.arrived(incoming)
+        frames: list[Frame] = []
+        for money in self._money_frames(incoming):
+            self.received[money.stream_id] = self.received.get(money.stream_id, 0) + arrived
+            if self.reports_received:
+                receive_max = self._receive_max.get(money.stream_id, 2**64 - 1)
+                frames.append(StreamMaxMoney(money.stream_id, receive_max, self.received[money.stream_id]))
         sequence = incoming.packet.sequence if incoming.packet is not None else 0
-        reply = StreamPacket(sequence, ilp.IlpPacketType.FULFILL, incoming.amount, ())
+        reply = StreamPacket(sequence, ilp.IlpPacketType.FULFILL, arrived, tuple(frames))
         return ilp.Fulfill(self.keys.fulfillment(incoming.prepare.data), encrypt_packet(self.keys, reply))
 
+    def arrived(self, incoming: IncomingPrepare) -> int:
+        """What our replies say arrived of `incoming` (in our units, at `rate`)."""
+        return int(incoming.amount * self.rate)
+
+    def fulfillable(self, incoming: IncomingPrepare) -> bool:
+        """Whether we could fulfil it: not so for the server's rate probes (random conditions)."""
+        return sha256(self.keys.fulfillment(incoming.prepare.data)) == incoming.prepare.execution_condition
+
+    @staticmethod
+    def _money_frames(incoming: IncomingPrepare) -> list[StreamMoney]:
+        frames = incoming.packet.frames if incoming.packet is not None else ()
+        return [frame for frame in frames if isinstance(frame, StreamMoney)]
+
     async def reject(
-        self, incoming: IncomingPrepare, code: str = ilp.ErrorCode.F99_APPLICATION_ERROR
+        self,
+        incoming: IncomingPrepare,
+        code: str = ilp.ErrorCode.F99_APPLICATION_ERROR,
+        *,
+        arrived: int = 0,
     ) -> None:
+        """Refuse it with a STREAM reply saying `arrived` arrived (a receiver's says what did; a hostile one
+        may say anything: the default, 0, is below any minimum the sender set)."""
         sequence = incoming.packet.sequence if incoming.packet is not None else 0
-        reply = StreamPacket(sequence, ilp.IlpPacketType.REJECT, 0, ())
+        reply = StreamPacket(sequence, ilp.IlpPacketType.REJECT, arrived, ())
         data = encrypt_packet(self.keys, reply)
         await self.link.respond(incoming.request_id, ilp.Reject(code, self.address, "payee refuses", data))
 
