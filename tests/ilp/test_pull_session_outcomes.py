@@ -794,3 +794,49 @@ async def test_a_payee_in_another_asset_gets_what_its_receive_max_allows_at_the_
         # It reserved for what the payee still had room for, not for more.
         assert sum(amount for amount, _, _ in await stream_grants(db, record)) < s.paid + 26 * 1_000
     await assert_ledger_sound(db)
+
+
+SLOW_PAYEE = PullSettings(
+    chunk_packets=32,
+    max_chunk_packets=32,
+    lease_wait=timedelta(seconds=5),
+    terms_check=timedelta(milliseconds=100),
+    idle_check=timedelta(minutes=10),
+)
+
+
+async def test_a_cancel_reaches_a_pull_whose_payee_takes_fewer_than_64_packets_per_check(
+    db: Database,
+) -> None:
+    """The payee takes a packet every 20 ms: far fewer than TERMS_CHECK_PACKETS pass between two reads of the
+    terms, so it is the time since the last read (100 ms by the pull's clock) that makes the pull see a
+    cancel, while most of its 32-packet grant is still unsent."""
+    clock = ManualClock(datetime.now(UTC))
+    async with serving(db, SLOW_PAYEE, clock) as s:
+        record = await pointer_with_webhook(db, 1_000 * PACKET)
+        async with await s.payee(record) as payee:
+            await payee.open_stream()
+            before_cancel = 0
+            while before_cancel < 4:  # every Prepare, in order (money ones are also queued apart)
+                if (incoming := await payee.next_prepare()).amount:
+                    await payee.fulfill(incoming)
+                    before_cancel += 1
+            await pointers.cancel_pointer(db, record.account_id, record.token, clock.now())
+            clock.advance(SLOW_PAYEE.terms_check)
+            after_cancel = 0
+            for _ in range(32):
+                incoming = await payee.next_prepare()
+                if incoming.closes_stream(PAYEE_STREAM):
+                    break
+                if incoming.amount:
+                    await payee.fulfill(incoming)
+                    after_cancel += 1
+                    await asyncio.sleep(0.02)  # the slow payee
+            await payee.close_connection()
+            after = await s.settled(record)
+        # What was in flight when the pull read the terms (4 at most), and what it sent before its timer
+        # woke it (100 ms of the payee's 20 ms packets: 5, twice that on a busy machine): not the 28 left in
+        # the grant, as when only TERMS_CHECK_PACKETS would make it read them.
+        assert 0 < after_cancel <= 4 + 10
+        assert s.paid == payee.paid == after.usage.pulled_total == (4 + after_cancel) * PACKET
+    await assert_ledger_sound(db)
