@@ -390,7 +390,7 @@ class PullSession:
                 if self._has_lease:
                     for share in used_up:
                         await self._settle(share)
-                    raise RuntimeError("lost the sender lease") from None
+                    raise RuntimeError("lost the sender lease") from None  # pragma: no mutate
                 if now >= deadline or not self._conn.is_open:
                     self._exhausted = True
                     self._conn.close(StreamErrorCode.APPLICATION_ERROR, SENDER_BUSY.message)
@@ -496,7 +496,7 @@ class PullSession:
             if not await sender_lease.acquire(
                 self._db, self._pointer.id, self._holder, now=now, ttl=self._settings.sender_lease
             ):
-                raise RuntimeError("lost the sender lease")
+                raise RuntimeError("lost the sender lease")  # pragma: no mutate
             self._lease_renewed = now
 
     async def _wait_change(self, at_most: timedelta) -> None:

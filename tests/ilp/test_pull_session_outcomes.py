@@ -478,8 +478,9 @@ async def assert_recovered_and_settled(db: Database, record: PointerRecord, reco
 
 
 async def test_a_grant_recovered_during_the_pull_stays_debited_and_the_others_settle(db: Database) -> None:
-    """Grants of the pull are recovered while it runs (debited in full); the payee asks for more. Whatever
-    the pull then sends comes from the grant left open, and everything it was paid is debited."""
+    """Grants of the pull are recovered while it runs (debited in full); the payee asks for more. The pull
+    finds the recovered grant when it next reserves, settles the others and stops: nothing more is sent
+    (the grant left open was used up), and everything it was paid is debited."""
     async with serving(db) as s:
         record = await pointer_with_webhook(db, 1_000_000)
         async with await s.payee(record) as payee:
@@ -488,12 +489,8 @@ async def test_a_grant_recovered_during_the_pull_stays_debited_and_the_others_se
             await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 1_000_000, 250_000))
             more = await payee.receive_until_closed()
             await s.settled(record)
-        assert (
-            s.paid
-            == payee.paid
-            == 250_000 + more
-            <= await assert_recovered_and_settled(db, record, recovered)
-        )
+        assert more == 0
+        assert s.paid == payee.paid == 250_000 <= await assert_recovered_and_settled(db, record, recovered)
     await assert_ledger_sound(db)
 
 
@@ -839,4 +836,24 @@ async def test_a_cancel_reaches_a_pull_whose_payee_takes_fewer_than_64_packets_p
         # the grant, as when only TERMS_CHECK_PACKETS would make it read them.
         assert 0 < after_cancel <= 4 + 10
         assert s.paid == payee.paid == after.usage.pulled_total == (4 + after_cancel) * PACKET
+    await assert_ledger_sound(db)
+
+
+async def test_a_payee_that_asks_for_one_unit_more_gets_it(db: Database) -> None:
+    """The payee took the two packets it asked for, then raises its receive max by one unit: the pull
+    reserves and sends that one unit too."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            payee.reports_received = True
+            await payee.open_stream(receive_max=2 * PACKET)
+            receiving = asyncio.get_running_loop().create_task(payee.receive_until_closed())
+            await s.node.counter.paid_at_least(2 * PACKET)
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 2 * PACKET + 1, 2 * PACKET))
+            await s.node.counter.paid_at_least(2 * PACKET + 1)
+            await payee.close_connection()
+            receiving.cancel()
+            after = await s.settled(record)
+        assert payee.received == {PAYEE_STREAM: 2 * PACKET + 1}
+        assert s.paid == payee.paid == after.usage.pulled_total == 2 * PACKET + 1
     await assert_ledger_sound(db)
