@@ -71,6 +71,28 @@ class PullSettings:
     idle_check: timedelta = timedelta(seconds=1)
 
 
+def delivery_needs_turn(
+    *,
+    exhausted: bool,
+    packet: int | None,
+    packet_seen: int | None,
+    packets_since_check: int,
+    unused: int,
+    low_water: int,
+    in_flight: int,
+) -> bool:
+    """After a delivery: whether the send loop has anything to decide now. It runs once per packet, so a
+    delivery that leaves plenty reserved and more in flight lets the loop sleep on. It has something to
+    decide when the pull is exhausted (it may end the stream), the packet size is unknown or changed since it
+    planned (its chunks are sized in packets), `TERMS_CHECK_PACKETS` were fulfilled since it last read the
+    terms, less than `low_water` is left unsent (reserve the next chunk), or nothing is in flight."""
+    if exhausted or packet is None or packet != packet_seen:
+        return True
+    if packets_since_check >= TERMS_CHECK_PACKETS:
+        return True
+    return unused < low_water or in_flight == 0
+
+
 class PullSession:
     def __init__(
         self,
@@ -121,7 +143,7 @@ class PullSession:
                 self._budget.record_fulfilled(event.amount)
                 self.delivered += event.amount
                 self.packets += 1
-                turn = turn or self._turn_due()
+                turn = turn or self._turn_due(event.stream_id)
                 continue
             turn = True
             log.debug("pointer %d: %s", self._pointer.id, event)  # pragma: no mutate
@@ -141,18 +163,21 @@ class PullSession:
         if turn:
             self._changed.set()
 
-    def _turn_due(self) -> bool:
-        """After a delivery: whether the send loop has anything to decide (a delivery that leaves plenty of
-        reserved budget lets it sleep on: this runs once per packet)."""
-        sid = self._stream_id
+    def _turn_due(self, stream_id: int) -> bool:
+        """After a delivery on the pulled stream: `delivery_needs_turn` with what the stream shows now."""
+        view = self._conn.stream(stream_id)
         packet = self._conn.max_packet_amount
-        if sid is None or self._exhausted or packet is None or packet != self._packet_seen:
-            return True
-        if self.packets - self._packets_at_check >= TERMS_CHECK_PACKETS:
-            return True
-        view = self._conn.stream(sid)
-        unused = self._budget.send_limit - view.total_sent - view.in_flight
-        return unused < self._low_water(packet) or view.in_flight == 0
+        return delivery_needs_turn(
+            exhausted=self._exhausted,
+            packet=packet,
+            packet_seen=self._packet_seen,
+            packets_since_check=self.packets - self._packets_at_check,
+            unused=self._budget.send_limit - view.total_sent - view.in_flight,
+            low_water=self._low_water(
+                0
+            ),  # a chunk counts only while the packet size is unknown: then it turns
+            in_flight=view.in_flight,
+        )
 
     def _local_units(self, receive_max: int, total_received: int) -> int:
         if receive_max >= U64_MAX:
