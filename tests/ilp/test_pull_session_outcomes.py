@@ -857,3 +857,45 @@ async def test_a_payee_that_asks_for_one_unit_more_gets_it(db: Database) -> None
         assert payee.received == {PAYEE_STREAM: 2 * PACKET + 1}
         assert s.paid == payee.paid == after.usage.pulled_total == 2 * PACKET + 1
     await assert_ledger_sound(db)
+
+
+async def sender_until(db: Database, record: PointerRecord) -> datetime | None:
+    async with db.read() as session:
+        return (
+            await session.scalars(select(models.Pointer.sender_until).where(models.Pointer.id == record.id))
+        ).one()
+
+
+async def test_a_pull_idle_between_reservations_renews_its_sender_lease_every_third_of_it(
+    db: Database,
+) -> None:
+    """The payee has what it asked for and takes its time: the pull holds no chunk to reserve, so nothing else
+    renews its sender lease; it renews it itself once a third of the lease has passed since the last time
+    (not at every wake-up), so no other stream can take the pointer while it is still under way."""
+    clock = ManualClock(datetime.now(UTC))
+    lease = QUICK.sender_lease
+    async with serving(db, QUICK, clock) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=PACKET)
+            await payee.fulfill(await payee.next_money())
+            await s.node.counter.paid_at_least(PACKET)
+            first = await sender_until(db, record)
+            assert first == clock.now() + lease
+            clock.advance(lease / 4)  # less than a third: not yet
+            for _ in range(5):
+                await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, PACKET, PACKET))  # wakes the pull
+            assert await sender_until(db, record) == first
+            clock.advance(lease / 12)  # a third since the last renewal
+            renewed = clock.now() + lease
+            for _ in range(250):  # the ledger is the only witness: poll it (5 s)
+                await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, PACKET, PACKET))
+                if await sender_until(db, record) == renewed:
+                    break
+                await asyncio.sleep(0.02)
+            assert await sender_until(db, record) == renewed
+            await payee.close_connection()
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == PACKET
+        assert await sender(db, record) is None
+    await assert_ledger_sound(db)
