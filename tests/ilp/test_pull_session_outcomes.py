@@ -894,8 +894,10 @@ async def test_a_pull_idle_between_reservations_renews_its_sender_lease_every_th
                     break
                 await asyncio.sleep(0.02)
             assert await sender_until(db, record) == renewed
+            await payee.send_frames(StreamMaxMoney(PAYEE_STREAM, 2 * PACKET, PACKET))  # and the pull goes on
+            await payee.fulfill(await payee.next_money())
             await payee.close_connection()
             after = await s.settled(record)
-        assert s.paid == after.usage.pulled_total == PACKET
+        assert s.paid == after.usage.pulled_total == 2 * PACKET
         assert await sender(db, record) is None
     await assert_ledger_sound(db)
