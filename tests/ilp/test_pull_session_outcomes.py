@@ -901,3 +901,17 @@ async def test_a_pull_idle_between_reservations_renews_its_sender_lease_every_th
         assert s.paid == after.usage.pulled_total == 2 * PACKET
         assert await sender(db, record) is None
     await assert_ledger_sound(db)
+
+
+async def test_a_pull_of_one_unit_is_announced(db: Database) -> None:
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 1_000_000)
+        async with await s.payee(record) as payee:
+            await payee.open_stream(receive_max=1)
+            await payee.fulfill(await payee.next_money())
+            await payee.close_connection()
+            after = await s.settled(record)
+        assert s.paid == after.usage.pulled_total == 1
+        [announced] = await announcements(db, record)
+        assert announced["pullAmount"] == "1"
+    await assert_ledger_sound(db)
