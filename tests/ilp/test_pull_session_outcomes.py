@@ -915,3 +915,34 @@ async def test_a_pull_of_one_unit_is_announced(db: Database) -> None:
         [announced] = await announcements(db, record)
         assert announced["pullAmount"] == "1"
     await assert_ledger_sound(db)
+
+
+async def webhook_events(db: Database, record: PointerRecord) -> list[str]:
+    async with db.read() as session:
+        return list(
+            (
+                await session.scalars(
+                    select(models.WebhookMessage.event)
+                    .where(models.WebhookMessage.pointer_id == record.id)
+                    .order_by(models.WebhookMessage.id)
+                )
+            ).all()
+        )
+
+
+async def test_a_pull_that_leaves_the_allowance_low_warns_the_pointers_webhook_once(db: Database) -> None:
+    """The first pull takes 70 % of the cycle (no warning), the second brings it to 90 %: the pull's end
+    queues `allowance.low` after its announcement, once for the cycle."""
+    async with serving(db) as s:
+        record = await pointer_with_webhook(db, 10 * PACKET)
+        for packets, name in ((7, "first"), (2, "second")):
+            async with await s.payee(record, name) as payee:
+                await payee.open_stream(receive_max=packets * PACKET)
+                for _ in range(packets):
+                    await payee.fulfill(await payee.next_money())
+                await payee.close_connection()
+                await s.settled(record)
+            await pulls_ended(db, 1 if name == "first" else 2)
+        assert await webhook_events(db, record) == ["pull.completed", "pull.completed", "allowance.low"]
+        assert s.paid == 9 * PACKET
+    await assert_ledger_sound(db)
