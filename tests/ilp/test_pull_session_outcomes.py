@@ -162,12 +162,21 @@ async def pulls_ended(db: Database, count: int) -> tuple[dict[tuple[str, str], f
     return outcomes, registry.get_sample_value("spsp_pull_packets_sum") or 0
 
 
-async def sender(db: Database, record: PointerRecord) -> str | None:
-    """Who holds the pointer's sender lease."""
+async def sender_lease_of(db: Database, record: PointerRecord) -> tuple[str | None, datetime | None]:
+    """Who holds the pointer's sender lease, and until when."""
     async with db.read() as session:
-        return (
-            await session.scalars(select(models.Pointer.sender).where(models.Pointer.id == record.id))
-        ).one()
+        pointer = models.Pointer
+        query = select(pointer.sender, pointer.sender_until).where(pointer.id == record.id)
+        holder, until = (await session.execute(query)).one()
+        return holder, until
+
+
+async def sender(db: Database, record: PointerRecord) -> str | None:
+    return (await sender_lease_of(db, record))[0]
+
+
+async def sender_until(db: Database, record: PointerRecord) -> datetime | None:
+    return (await sender_lease_of(db, record))[1]
 
 
 async def closing_frames(payee: HostilePayee) -> list[object]:
@@ -857,13 +866,6 @@ async def test_a_payee_that_asks_for_one_unit_more_gets_it(db: Database) -> None
         assert payee.received == {PAYEE_STREAM: 2 * PACKET + 1}
         assert s.paid == payee.paid == after.usage.pulled_total == 2 * PACKET + 1
     await assert_ledger_sound(db)
-
-
-async def sender_until(db: Database, record: PointerRecord) -> datetime | None:
-    async with db.read() as session:
-        return (
-            await session.scalars(select(models.Pointer.sender_until).where(models.Pointer.id == record.id))
-        ).one()
 
 
 async def test_a_pull_idle_between_reservations_renews_its_sender_lease_every_third_of_it(
